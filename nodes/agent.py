@@ -1,0 +1,252 @@
+"""The agent loop every pattern reuses: model ⇄ tools until an answer or a budget.
+
+`build_agent(...)` compiles it. The ReAct graph is exactly this loop; planner-executor tasks,
+supervisor workers and Reflexion's actor run it as a subgraph, so a change here reaches them all.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, NotRequired, TypedDict
+
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.tools import BaseTool
+
+# RunnableCallable (not RunnableLambda) so LangGraph injects `runtime` into both twins.
+from langgraph._internal._runnable import RunnableCallable
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.managed import RemainingSteps
+from langgraph.runtime import Runtime
+from langgraph.store.base import BaseStore
+
+from nodes.context import Context, ModelRole, context_of
+from nodes.model import ModelOverride, message_text, resolve_model
+from nodes.prompts import AGENT_STOPPED_MESSAGE, AGENT_SYSTEM_PROMPT, TOOL_NOT_EXECUTED_MESSAGE
+from nodes.state import ModelUsage, RunAccounting, RunOutcome, ToolResult, usage_update
+from nodes.tool_node import allowed_tool_names, make_tool_node
+
+logger = logging.getLogger(__name__)
+
+# The loop needs this many more super-steps to run tools, call the model again and still end
+# through `finalize`; below it we stop cleanly instead of letting LangGraph raise
+# GraphRecursionError at the caller.
+STEPS_NEEDED_TO_CONTINUE = 4
+
+
+class AgentInput(TypedDict):
+    """What a caller sends: the conversation so far (usually one new user message)."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+
+
+class AgentOutput(RunOutcome, RunAccounting):
+    """What the agent loop reports."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+    iterations: NotRequired[int]
+    """Model calls made for the latest user message."""
+
+
+class AgentState(AgentOutput):
+    """Full state of the agent loop."""
+
+    stop_reason: NotRequired[str | None]
+    """Set by the model node when a limit stops the loop; read by `finalize`."""
+    remaining_steps: RemainingSteps
+
+
+def iterations_in_turn(messages: Sequence[AnyMessage]) -> int:
+    """Model replies since the latest user message: the current turn's iteration count."""
+    count = 0
+    for message in reversed(messages):
+        if isinstance(message, HumanMessage):
+            break
+        if isinstance(message, AIMessage):
+            count += 1
+    return count
+
+
+def stop_reason_for(
+    *, iterations: int, max_iterations: int, remaining_steps: int, wants_tools: bool
+) -> str | None:
+    """Why the loop must stop now instead of running the requested tools, or None."""
+    if not wants_tools:
+        return None
+    if iterations >= max_iterations:
+        return f"max_iterations ({max_iterations}) reached before a final answer"
+    if remaining_steps < STEPS_NEEDED_TO_CONTINUE:
+        return "the graph's recursion limit was about to be reached before a final answer"
+    return None
+
+
+def route_after_model(state: AgentState) -> Literal["tools", "finalize", "__end__"]:
+    """Run the requested tools, stop through `finalize`, or end with the answer."""
+    if state.get("stop_reason"):
+        return "finalize"
+    last = state["messages"][-1]
+    if isinstance(last, AIMessage) and last.tool_calls:
+        return "tools"
+    return END
+
+
+def _now() -> str:
+    # Minute resolution keeps the system prompt stable within a run (cache-friendly).
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def make_call_model(
+    tools: Sequence[BaseTool],
+    *,
+    model: ModelOverride = None,
+    role: ModelRole = "agent",
+    system_prompt: str | None = None,
+) -> RunnableCallable:
+    """The model node: one model call with the run's tool subset bound.
+
+    Reads `messages`; writes `messages`, `usage`, `iterations`, `stop_reason` and, when the
+    model answers without tool calls, `final_answer`/`success`/`error`. Async-first, with a
+    sync twin so plain `graph.invoke(...)` works too.
+    """
+    available = [t.name for t in tools]
+    tools_by_name = {t.name: t for t in tools}
+
+    def prepare(state: AgentState, runtime: Runtime[Context]) -> tuple[Any, list[Any], str]:
+        ctx = context_of(runtime)
+        chat_model, model_id = resolve_model(role, ctx, model)
+        selected = [tools_by_name[n] for n in allowed_tool_names(ctx.tools, available)]
+        bound = chat_model.bind_tools(selected) if selected else chat_model
+        prompt = ctx.system_prompt or system_prompt or AGENT_SYSTEM_PROMPT
+        return bound, [SystemMessage(prompt.format(now=_now())), *state["messages"]], model_id
+
+    def conclude(
+        state: AgentState, runtime: Runtime[Context], response: Any, model_id: str
+    ) -> dict[str, Any]:
+        iterations = iterations_in_turn(state["messages"]) + 1
+        wants_tools = isinstance(response, AIMessage) and bool(response.tool_calls)
+        reason = stop_reason_for(
+            iterations=iterations,
+            max_iterations=context_of(runtime).max_iterations,
+            remaining_steps=state["remaining_steps"],
+            wants_tools=wants_tools,
+        )
+        update: dict[str, Any] = {
+            "messages": [response],
+            "usage": usage_update(model_id, getattr(response, "usage_metadata", None)),
+            "iterations": iterations,
+            "stop_reason": reason,
+            "final_answer": None if wants_tools else message_text(response.content),
+            "success": None if wants_tools else True,
+            "error": None,
+        }
+        return update
+
+    async def acall_model(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
+        bound, messages, model_id = prepare(state, runtime)
+        return conclude(state, runtime, await bound.ainvoke(messages), model_id)
+
+    def call_model(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
+        bound, messages, model_id = prepare(state, runtime)
+        return conclude(state, runtime, bound.invoke(messages), model_id)
+
+    return RunnableCallable(call_model, acall_model, name="agent")
+
+
+def _best_partial_answer(messages: Sequence[AnyMessage]) -> str:
+    for message in reversed(messages):
+        if isinstance(message, HumanMessage):
+            break
+        if isinstance(message, AIMessage) and message_text(message.content).strip():
+            return "Here is what I had so far: " + message_text(message.content).strip()
+    return ""
+
+
+def finalize(state: AgentState) -> dict[str, Any]:
+    """End a stopped run cleanly: answer dangling tool calls, apologise, report why.
+
+    Reads `messages`, `stop_reason`; writes `messages`, `final_answer`, `success`, `error`.
+    """
+    reason = state.get("stop_reason") or "the run was stopped"
+    last = state["messages"][-1]
+    pending = last.tool_calls if isinstance(last, AIMessage) else []
+    # Answering every pending call keeps the history valid for the next turn on this thread.
+    not_run = [
+        ToolMessage(
+            content=TOOL_NOT_EXECUTED_MESSAGE.format(reason=reason),
+            tool_call_id=call["id"],
+            name=call["name"],
+            status="error",
+        )
+        for call in pending
+    ]
+    limit = reason.split(" reached")[0] if " reached" in reason else reason
+    answer = AGENT_STOPPED_MESSAGE.format(
+        limit=limit, partial=_best_partial_answer(state["messages"])
+    ).strip()
+    logger.info("agent stopped early: %s", reason)
+    return {
+        "messages": [*not_run, AIMessage(content=answer)],
+        "final_answer": answer,
+        "success": False,
+        "error": reason,
+    }
+
+
+def build_agent(
+    *,
+    tools: Sequence[BaseTool] | None = None,
+    model: ModelOverride = None,
+    role: ModelRole = "agent",
+    system_prompt: str | None = None,
+    name: str = "agent",
+    checkpointer: BaseCheckpointSaver[Any] | bool | None = None,
+    store: BaseStore | None = None,
+) -> CompiledStateGraph[AgentState, Context, AgentInput, AgentOutput]:
+    """Compile the agent loop.
+
+    Args:
+        tools: Tools the agent may call (default: the built-in starter tools).
+        model: A chat model object or id for every role, or a role→model mapping; overrides
+            the context's model settings.
+        role: Which context model setting this agent uses (`agent`, `worker`, ...).
+        system_prompt: Default system prompt (`{now}` is filled in); the context's
+            `system_prompt` overrides it.
+        name: The compiled graph's name (the graph id when served).
+        checkpointer: Saver for threads; leave None for the server, which supplies its own.
+        store: Long-term store; leave None for the server, which supplies its own.
+    """
+    if tools is None:
+        from tools import builtin_tools
+
+        tools = builtin_tools()
+    builder = StateGraph(
+        AgentState, context_schema=Context, input_schema=AgentInput, output_schema=AgentOutput
+    )
+    builder.add_node(
+        "agent", make_call_model(tools, model=model, role=role, system_prompt=system_prompt)
+    )
+    builder.add_node("tools", make_tool_node(tools))
+    builder.add_node("finalize", finalize)
+    builder.add_edge(START, "agent")
+    builder.add_conditional_edges("agent", route_after_model)
+    builder.add_edge("tools", "agent")
+    builder.add_edge("finalize", END)
+    return builder.compile(name=name, checkpointer=checkpointer, store=store)
+
+
+__all__ = [
+    "AgentInput",
+    "AgentOutput",
+    "AgentState",
+    "ModelUsage",
+    "ToolResult",
+    "build_agent",
+    "finalize",
+    "iterations_in_turn",
+    "route_after_model",
+    "stop_reason_for",
+]
