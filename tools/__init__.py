@@ -1,15 +1,14 @@
-"""Capabilities agents can call: built-in tools (and, later, the registry and policy)."""
+"""Capabilities agents can call: built-in tools, the registry and the policy engine."""
 
 from __future__ import annotations
 
 from langchain_core.tools import BaseTool
 
-from tools.calculator import calculate
-from tools.clock import get_current_time
+from tools.builtin import calculate, get_current_time
 
 
 def builtin_tools() -> list[BaseTool]:
-    """The starter tools every agent gets unless given others: calculator and clock."""
+    """The starter tools an agent gets unless given others: calculator and clock."""
     return [calculate, get_current_time]
 
 
