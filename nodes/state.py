@@ -6,10 +6,11 @@ so that parallel branches (Send fan-out, parallel tool calls) merge without losi
 
 from __future__ import annotations
 
-from typing import Annotated, Any, NotRequired, TypedDict
+from typing import Annotated, Any, NotRequired
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
+from typing_extensions import TypedDict
 
 
 class ModelUsage(TypedDict):
