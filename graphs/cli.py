@@ -4,6 +4,8 @@
     weft run GRAPH "input" [--thread ID] [--context key=value ...] [--resume JSON]
     weft demo GRAPH ["input"]
     weft mock-llm --script FILE [--port N]
+    weft inspect THREAD [--db SQLITE_PATH|POSTGRES_URL] [--json]
+    weft graph GRAPH [--mermaid FILE|-] [--png FILE]
 
 Exit codes: 0 answered, 1 the run ended without success, 2 bad usage or configuration,
 3 the run is paused on an interrupt and no answer could be asked for (non-interactive).
@@ -18,6 +20,7 @@ import logging
 import os
 import sys
 import uuid
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -31,6 +34,7 @@ from graphs import GRAPHS, UnknownGraphError, get_graph_info
 from graphs.progress import ProgressDisplay
 from nodes.context import Context, context_from_mapping, parse_context_assignments
 from nodes.model import ModelConfigurationError
+from nodes.persistence import durability_for
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="a run setting from nodes/context.py (repeatable), e.g. max_iterations=5",
     )
     run.add_argument("--resume", help="JSON answer for the interrupt the thread is paused on")
-    run.add_argument("--db", default=str(DEFAULT_DB), help=f"SQLite file (default {DEFAULT_DB})")
+    run.add_argument(
+        "--db", default=None,
+        help="SQLite file, postgresql:// URL or 'memory' "
+        f"(default: $DATABASE_URL, else {DEFAULT_DB})",
+    )
 
     demo = sub.add_parser("demo", help="run a graph offline against scripted answers")
     demo.add_argument("graph", help="graph id (see `weft graphs`)")
@@ -80,6 +88,19 @@ def build_parser() -> argparse.ArgumentParser:
     mock.add_argument("--script", required=True, help="script file (JSON or YAML)")
     mock.add_argument("--port", type=int, default=8765)
     mock.add_argument("--host", default="127.0.0.1")
+
+    # durability: `weft inspect` and `weft graph` (graphs/cli_inspect.py)
+    inspect = sub.add_parser("inspect", help="show a thread's history, state and metrics")
+    inspect.add_argument("thread", help="thread id (as printed by `weft run`)")
+    inspect.add_argument("--db", default=None, help="same database setting as `weft run --db`")
+    inspect.add_argument("--graph", help="graph id (default: the one recorded by `weft run`)")
+    inspect.add_argument("--limit", type=int, default=50, help="most checkpoints listed")
+    inspect.add_argument("--json", action="store_true", help="print the report as JSON")
+    draw = sub.add_parser("graph", help="draw a graph as Mermaid text or a PNG")
+    draw.add_argument("graph", help="graph id (see `weft graphs`)")
+    draw.add_argument("--mermaid", metavar="FILE", help="write Mermaid text ('-' for stdout)")
+    draw.add_argument("--png", metavar="FILE", help="render a PNG (needs a Mermaid renderer)")
+    draw.add_argument("--renderer-url", help="self-hosted mermaid.ink URL for --png")
     return parser
 
 
@@ -91,6 +112,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     console = Console(stderr=True, highlight=False)
+    # langchain-openai streams structured-output chunks with the parsed object inside, and
+    # Pydantic warns when serialising them; harmless, and noise on every structured call.
+    warnings.filterwarnings(
+        "ignore", message=r"Pydantic serializer warnings:(?s:.)*field_name='parsed'"
+    )
     import openai
 
     try:
@@ -105,6 +131,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_run_command(args, console))
         if args.command == "demo":
             return asyncio.run(_demo_command(args, console))
+        if args.command in ("inspect", "graph"):
+            from graphs.cli_inspect import run_inspect_command
+
+            return run_inspect_command(args, console)
     except (CliError, UnknownGraphError, ModelConfigurationError, ValueError) as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}")
         return EXIT_USAGE
@@ -158,11 +188,9 @@ async def _run_command(args: argparse.Namespace, console: Console) -> int:
         resume=_parse_resume(args.resume),
         interactive=sys.stdin.isatty(),
     )
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+    from nodes.persistence import open_checkpointer  # SQLite path, postgresql:// URL or memory
 
-    db = Path(args.db)
-    db.parent.mkdir(parents=True, exist_ok=True)
-    async with AsyncSqliteSaver.from_conn_string(str(db)) as saver:
+    async with open_checkpointer(args.db) as saver:
         return await execute(request, saver, console)
 
 
@@ -218,6 +246,7 @@ async def execute(request: RunRequest, checkpointer: Any, console: Console) -> i
     module = get_graph_info(request.graph_id).load_module()
     graph = module.build_graph(checkpointer=checkpointer)
     config: dict[str, Any] = {"configurable": {"thread_id": request.thread_id}}
+    config["metadata"] = {"graph_id": request.graph_id}  # lets `weft inspect` find the graph
     console.print(f"[dim]graph {request.graph_id} · thread {request.thread_id}[/dim]")
     pending_resumes = list(request.resume)
     payload: Any
@@ -233,6 +262,7 @@ async def execute(request: RunRequest, checkpointer: Any, console: Console) -> i
                 context=request.context,
                 stream_mode=["updates", "messages", "custom"],
                 subgraphs=True,
+                durability=durability_for(request.graph_id),  # nodes/persistence.py DURABILITY
             ):
                 display.handle(chunk)
         state = await graph.aget_state(config)

@@ -11,12 +11,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, NotRequired
 
-from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
 from langchain_core.tools import BaseTool
 
 # RunnableCallable (not RunnableLambda) so LangGraph injects `runtime` into both twins.
 from langgraph._internal._runnable import RunnableCallable
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.config import get_config
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.graph.state import CompiledStateGraph
@@ -25,27 +26,44 @@ from langgraph.runtime import Runtime
 from langgraph.store.base import BaseStore
 from typing_extensions import TypedDict
 
+from nodes.approval import make_approval_node
 from nodes.context import Context, ModelRole, context_of
+from nodes.context_window import context_window_record, model_input  # memory: window
+from nodes.memory_nodes import add_memory_steps  # memory: recall/record/summarize
 from nodes.model import ModelOverride, message_text, resolve_model
 from nodes.prompts import AGENT_STOPPED_MESSAGE, AGENT_SYSTEM_PROMPT, TOOL_NOT_EXECUTED_MESSAGE
-from nodes.state import ModelUsage, RunAccounting, RunOutcome, ToolResult, usage_update
-from nodes.tool_node import allowed_tool_names, make_tool_node
+from nodes.resilience import MODEL_RETRY, TOOL_RETRY  # resilience: transient-only retries
+from nodes.state import (
+    MemoryChannels,  # memory: degraded, summary, context_windows
+    ModelUsage,
+    RunAccounting,
+    RunOutcome,
+    ToolResult,
+    usage_update,
+)
+from nodes.tool_gate import GateVerdict, ToolGate, awrite_audit, write_audit
+from nodes.tool_node import make_tool_node
+from tools.policy import Policy
+from tools.registry import ToolRegistry
 
 logger = logging.getLogger(__name__)
 
 # The loop needs this many more super-steps to run tools, call the model again and still end
 # through `finalize`; below it we stop cleanly instead of letting LangGraph raise
 # GraphRecursionError at the caller.
-STEPS_NEEDED_TO_CONTINUE = 4
+STEPS_NEEDED_TO_CONTINUE = 6  # memory: +record_episode, +summarize after finalize
 
 
 class AgentInput(TypedDict):
     """What a caller sends: the conversation so far (usually one new user message)."""
 
     messages: Annotated[list[AnyMessage], add_messages]
+    plan_tools: NotRequired[list[str] | None]
+    """Plan-time allow-list: the only tools this task may call, fixed by a planner before any
+    untrusted data is read (intersected with `Context.plan_tools`); other calls are denied."""
 
 
-class AgentOutput(RunOutcome, RunAccounting):
+class AgentOutput(RunOutcome, RunAccounting, MemoryChannels):
     """What the agent loop reports."""
 
     messages: Annotated[list[AnyMessage], add_messages]
@@ -58,6 +76,11 @@ class AgentState(AgentOutput):
 
     stop_reason: NotRequired[str | None]
     """Set by the model node when a limit stops the loop; read by `finalize`."""
+    plan_tools: NotRequired[list[str] | None]
+    """See `AgentInput.plan_tools`."""
+    tool_gate: NotRequired[dict[str, GateVerdict]]
+    """Gate verdict per pending tool call id (allow / deny / review), written by the model node
+    and resolved by the approval node; the executor runs only `allow` verdicts."""
     remaining_steps: RemainingSteps
 
 
@@ -85,14 +108,17 @@ def stop_reason_for(
     return None
 
 
-def route_after_model(state: AgentState) -> Literal["tools", "finalize", "__end__"]:
-    """Run the requested tools, stop through `finalize`, or end with the answer."""
+def route_after_model(
+    state: AgentState,
+) -> Literal["approval", "tools", "finalize", "record_episode"]:
+    """Review pending calls, run the tools, stop through `finalize`, or end with the answer."""
     if state.get("stop_reason"):
         return "finalize"
     last = state["messages"][-1]
     if isinstance(last, AIMessage) and last.tool_calls:
-        return "tools"
-    return END
+        verdicts = (state.get("tool_gate") or {}).values()
+        return "approval" if any(v["decision"] == "review" for v in verdicts) else "tools"
+    return "record_episode"  # memory: then summarize, then END
 
 
 def _now() -> str:
@@ -106,35 +132,50 @@ def make_call_model(
     model: ModelOverride = None,
     role: ModelRole = "agent",
     system_prompt: str | None = None,
+    gate: ToolGate | None = None,
 ) -> RunnableCallable:
-    """The model node: one model call with the run's tool subset bound.
+    """The model node: one model call with the run's tool subset bound, then the tool gate.
 
-    Reads `messages`; writes `messages`, `usage`, `iterations`, `stop_reason` and, when the
-    model answers without tool calls, `final_answer`/`success`/`error`. Async-first, with a
-    sync twin so plain `graph.invoke(...)` works too.
+    Reads `messages`, `plan_tools`; writes `messages`, `usage`, `iterations`, `stop_reason`,
+    `tool_gate` (the gate's verdict on each requested call) and, when the model answers
+    without tool calls, `final_answer`/`success`/`error`. Async-first, with a sync twin so
+    plain `graph.invoke(...)` works too.
     """
-    available = [t.name for t in tools]
+    gate = gate or ToolGate(ToolRegistry(tools))
     tools_by_name = {t.name: t for t in tools}
 
     def prepare(state: AgentState, runtime: Runtime[Context]) -> tuple[Any, list[Any], str]:
         ctx = context_of(runtime)
         chat_model, model_id = resolve_model(role, ctx, model)
-        selected = [tools_by_name[n] for n in allowed_tool_names(ctx.tools, available)]
+        selected = [tools_by_name[n] for n in gate.allowed_names(ctx, state.get("plan_tools"))]
         bound = chat_model.bind_tools(selected) if selected else chat_model
         prompt = ctx.system_prompt or system_prompt or AGENT_SYSTEM_PROMPT
-        return bound, [SystemMessage(prompt.format(now=_now())), *state["messages"]], model_id
+        return bound, model_input(prompt.format(now=_now()), state, ctx), model_id
 
     def conclude(
         state: AgentState, runtime: Runtime[Context], response: Any, model_id: str
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        ctx = context_of(runtime)
         iterations = iterations_in_turn(state["messages"]) + 1
         wants_tools = isinstance(response, AIMessage) and bool(response.tool_calls)
         reason = stop_reason_for(
             iterations=iterations,
-            max_iterations=context_of(runtime).max_iterations,
+            max_iterations=ctx.max_iterations,
             remaining_steps=state["remaining_steps"],
             wants_tools=wants_tools,
         )
+        verdicts: dict[str, GateVerdict] = {}
+        records: list[dict[str, Any]] = []
+        if wants_tools and reason is None:
+            # The tool gate runs here, in the same step as the model call, so every tool call
+            # is judged before anything can execute it and the loop pays no extra super-step.
+            verdicts, records = gate.decide(
+                response.tool_calls,
+                ctx=ctx,
+                plan=state.get("plan_tools"),
+                reason=message_text(response.content),
+                config=get_config(),
+            )
         update: dict[str, Any] = {
             "messages": [response],
             "usage": usage_update(model_id, getattr(response, "usage_metadata", None)),
@@ -143,16 +184,22 @@ def make_call_model(
             "final_answer": None if wants_tools else message_text(response.content),
             "success": None if wants_tools else True,
             "error": None,
+            "tool_gate": verdicts,
         }
-        return update
+        update["context_windows"] = context_window_record(model_id, response)  # memory
+        return update, records
 
     async def acall_model(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
         bound, messages, model_id = prepare(state, runtime)
-        return conclude(state, runtime, await bound.ainvoke(messages), model_id)
+        update, records = conclude(state, runtime, await bound.ainvoke(messages), model_id)
+        await awrite_audit(records)
+        return update
 
     def call_model(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
         bound, messages, model_id = prepare(state, runtime)
-        return conclude(state, runtime, bound.invoke(messages), model_id)
+        update, records = conclude(state, runtime, bound.invoke(messages), model_id)
+        write_audit(records)
+        return update
 
     return RunnableCallable(call_model, acall_model, name="agent")
 
@@ -206,8 +253,9 @@ def build_agent(
     name: str = "agent",
     checkpointer: BaseCheckpointSaver[Any] | bool | None = None,
     store: BaseStore | None = None,
+    policy: Policy | str | None = None,
 ) -> CompiledStateGraph[AgentState, Context, AgentInput, AgentOutput]:
-    """Compile the agent loop.
+    """Compile the agent loop: model → tool gate → approval gate → tool execution → model.
 
     Args:
         tools: Tools the agent may call (default: the built-in starter tools).
@@ -219,23 +267,43 @@ def build_agent(
         name: The compiled graph's name (the graph id when served).
         checkpointer: Saver for threads; leave None for the server, which supplies its own.
         store: Long-term store; leave None for the server, which supplies its own.
+        policy: Tool policy (a `tools.policy.Policy`, a built-in name or a .yaml/.json path)
+            for this agent; overrides `Context.policy`. Default: the run's `Context.policy`.
+
+    Every call the model requests passes the tool gate (`nodes/tool_gate.py`: run subset,
+    `plan_tools`, argument schema, policy, `approval_mode`), then the approval gate
+    (`nodes/approval.py`: one `interrupt()` for all calls needing review), and only then the
+    executor (`nodes/tool_node.py`: timeout, rate limit, idempotency key, output wrapped as
+    untrusted data, audit). A planner can fix a task's tools up front with the `plan_tools`
+    input key (or `Context.plan_tools`).
     """
     if tools is None:
         from tools import builtin_tools
 
         tools = builtin_tools()
+    gate = ToolGate(ToolRegistry(tools), policy=policy, agent=name)
     builder = StateGraph(
         AgentState, context_schema=Context, input_schema=AgentInput, output_schema=AgentOutput
     )
     builder.add_node(
-        "agent", make_call_model(tools, model=model, role=role, system_prompt=system_prompt)
+        "agent",
+        make_call_model(tools, model=model, role=role, system_prompt=system_prompt, gate=gate),
+        retry_policy=MODEL_RETRY,  # resilience: transient errors no HTTP client retried
     )
-    builder.add_node("tools", make_tool_node(tools))
+    builder.add_node("approval", make_approval_node(gate))
+    builder.add_node(
+        "tools", make_tool_node(tools, gate=gate), retry_policy=TOOL_RETRY  # resilience
+    )
     builder.add_node("finalize", finalize)
-    builder.add_edge(START, "agent")
+    add_memory_steps(builder, model=model, role=role)  # memory: recall/record/summarize nodes
+    builder.add_edge(START, "recall_memories")
+    builder.add_edge("recall_memories", "agent")
     builder.add_conditional_edges("agent", route_after_model)
+    builder.add_edge("approval", "tools")
     builder.add_edge("tools", "agent")
-    builder.add_edge("finalize", END)
+    builder.add_edge("finalize", "record_episode")
+    builder.add_edge("record_episode", "summarize")
+    builder.add_edge("summarize", END)
     return builder.compile(name=name, checkpointer=checkpointer, store=store)
 
 

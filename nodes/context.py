@@ -88,12 +88,257 @@ class Context:
     )
 
     # --- patterns (planner-executor, supervisor, debate, pipeline, reflection, ToT, router) ---
+    # planner-executor (graphs/plan_execute.py)
+    max_plan_attempts: int = field(
+        default=3,
+        metadata={
+            "description": "Plans the planner (or replanner) may draft per phase when validation "
+            "finds problems (unknown/duplicate ids, cycles, unknown tools) before the run stops."
+        },
+    )
+    max_concurrency: int = field(
+        default=5,
+        metadata={"description": "Most plan tasks running at the same time (>= 1)."},
+    )
+    max_replans: int = field(
+        default=2,
+        metadata={"description": "Most revisions of the remaining plan after failed tasks."},
+    )
+    review_plan: bool = field(
+        default=False,
+        metadata={
+            "description": "Pause (interrupt) so a human can approve or edit each plan before "
+            "it runs."
+        },
+    )
+    # pipeline / reflection (graphs/pipeline.py, graphs/refine.py, graphs/reflexion.py)
+    pipeline_review_after: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "description": "Pipeline stages after which the run pauses (interrupt) for a human "
+            "review of the stage output; '*' means every stage, empty means no review."
+        },
+    )
+    refine_threshold: float = field(
+        default=4.0,
+        metadata={
+            "description": "critic-refine stops when the critique's average score (1-5 over "
+            "correctness, completeness, clarity, efficiency) reaches this value."
+        },
+    )
+    refine_max_iterations: int = field(
+        default=3,
+        metadata={
+            "description": "Most drafts critic-refine writes (first draft included) before it "
+            "stops with success=false and the best draft."
+        },
+    )
+    reflexion_max_trials: int = field(
+        default=3,
+        metadata={"description": "Most actor attempts Reflexion makes before giving up."},
+    )
+    reflexion_recall_limit: int = field(
+        default=3,
+        metadata={
+            "description": "Most past reflections Reflexion recalls from long-term memory "
+            "into the actor's prompt (0 turns recall off)."
+        },
+    )
+    supervisor_router: Literal["model", "capability"] = field(
+        default="model",
+        metadata={
+            "description": "Who routes a supervisor's handoffs: 'model' (a structured decision "
+            "per step) or 'capability' (deterministic: match required capability tags to "
+            "worker specs, tie-break on fewest handoffs so far; see nodes/supervision.py)."
+        },
+    )
+    supervisor_max_handoffs: int = field(
+        default=8,
+        metadata={
+            "description": "Most worker handoffs a supervisor may make for one request before "
+            "it stops with success=false (each worker of a parallel step counts)."
+        },
+    )
+    supervisor_ping_pong_window: int = field(
+        default=4,
+        metadata={
+            "description": "A supervisor stops when its last N handoffs would alternate between "
+            "the same two workers (4 means A,B,A,B); 0 disables the guard, else >= 3."
+        },
+    )
+    debate_mode: Literal["debate", "vote"] = field(
+        default="debate",
+        metadata={
+            "description": "debate: debaters revise over rounds, then a judge rules; vote: one "
+            "independent answer each, majority vote, the judge only breaks ties."
+        },
+    )
+    debate_debaters: int = field(
+        default=3,
+        metadata={"description": "Number of debaters (>= 2) when build_graph names none."},
+    )
+    debate_rounds: int = field(
+        default=2,
+        metadata={"description": "Revision rounds after the opening answers (debate mode)."},
+    )
+    debate_convergence: Literal["embedding", "judge", "off"] = field(
+        default="embedding",
+        metadata={
+            "description": "How agreement is measured between rounds: mean pairwise cosine "
+            "similarity of embeddings, a structured judge call, or never (all rounds run)."
+        },
+    )
+    debate_agreement_threshold: float = field(
+        default=0.8,
+        metadata={"description": "Agreement (0-1) at which the debate stops early."},
+    )
+    debate_embedding_model: str = field(
+        default="openai:text-embedding-3-small",
+        metadata={
+            "description": "Embedding model for convergence when build_graph gets no "
+            "embeddings object (OpenAI-compatible /v1/embeddings)."
+        },
+    )
+    tot_candidates: int = field(
+        default=5,
+        metadata={"description": "Tree of thoughts: candidate thoughts per frontier node (k)."},
+    )
+    tot_beam_width: int = field(
+        default=2,
+        metadata={"description": "Tree of thoughts: best thoughts kept per depth (b)."},
+    )
+    tot_max_depth: int = field(
+        default=3,
+        metadata={"description": "Tree of thoughts: deepest level searched (d)."},
+    )
+    tot_score_threshold: float = field(
+        default=9.0,
+        metadata={
+            "description": "Tree of thoughts: a thought scoring at least this (0-10) ends the "
+            "search early; above 10 never stops early."
+        },
+    )
+    router_confidence_threshold: float = field(
+        default=0.5,
+        metadata={
+            "description": "Router: below this classification confidence (0-1) the request "
+            "goes to the fallback intent."
+        },
+    )
 
     # --- tools, policy and approvals ---
+    policy: str = field(
+        default="default",
+        metadata={
+            "description": "Tool policy: a built-in name from tools/policies/ ('default', "
+            "'customer_service') or a .yaml/.json path. 'default' runs reads, sends writes and "
+            "irreversible tools to approval, refuses destructive names, denies the rest."
+        },
+    )
+    approval_mode: Literal["never", "risky", "always"] = field(
+        default="risky",
+        metadata={
+            "description": "Which policy-allowed tool calls also pause for a human: 'never' "
+            "(only what the policy requires), 'risky' (write/irreversible tools), 'always'."
+        },
+    )
+    approval_timeout_s: float = field(
+        default=86400.0,
+        metadata={
+            "description": "Seconds a reviewer has to answer an approval request; a later "
+            "answer counts as 'expired' (rejected)."
+        },
+    )
+    plan_tools: tuple[str, ...] | None = field(
+        default=None,
+        metadata={
+            "description": "Plan-time allow-list: tools fixed before any untrusted data is "
+            "read; calls to any other tool are denied. None means no plan-time limit."
+        },
+    )
+    output_guardrail: Literal["off", "redact", "revise", "approve"] = field(
+        default="off",
+        metadata={
+            "description": "What the output guardrail (graphs that include it) does when the "
+            "answer holds PII, is too long or breaks a graph rule: 'off', 'redact' (mask it), "
+            "'revise' (ask the model to fix it, bounded, then redact) or 'approve' (a human "
+            "reviews it via interrupt)."
+        },
+    )
 
     # --- memory ---
+    memory_enabled: bool = field(
+        default=False,
+        metadata={
+            "description": "Use long-term memory: recall relevant memories before the model "
+            "and record an episode after the answer (needs a store)."
+        },
+    )
+    memory_kinds: tuple[str, ...] = field(
+        default=("semantic", "episodic", "procedural"),
+        metadata={"description": "Memory kinds recall searches (semantic, episodic, procedural)."},
+    )
+    recall_k: int = field(
+        default=8,
+        metadata={"description": "Most memories injected before a model call."},
+    )
+    memory_token_budget: int = field(
+        default=800,
+        metadata={"description": "Most tokens the injected memories may take in the prompt."},
+    )
+    record_episodes: bool = field(
+        default=True,
+        metadata={
+            "description": "When memory is on, store an episodic memory (task, outcome, "
+            "tools, tokens) after each answer."
+        },
+    )
+    context_window_tokens: int = field(
+        default=128_000,
+        metadata={"description": "The model's context window in tokens."},
+    )
+    reserve_output_tokens: int = field(
+        default=4_096,
+        metadata={
+            "description": "Tokens kept free for the reply; the model input is trimmed to "
+            "context_window_tokens minus this."
+        },
+    )
+    summarize_after_tokens: int | None = field(
+        default=64_000,
+        metadata={
+            "description": "When the thread's messages exceed this many tokens, older turns "
+            "are folded into a running summary (one model call). None turns it off."
+        },
+    )
+    summary_keep_tokens: int = field(
+        default=8_000,
+        metadata={"description": "Tokens of the most recent turns kept verbatim when summarising."},
+    )
 
     # --- budgets, resilience and observability ---
+    fallback_model: str | None = field(
+        default=None,
+        metadata={
+            "description": "Backup model id ('provider:name') used when the primary model is "
+            "unavailable (transient errors after retries, open circuit, model not found). "
+            "None means no fallback."
+        },
+    )
+    circuit_failure_threshold: int = field(
+        default=5,
+        metadata={
+            "description": "Consecutive transient failures of an external service (model "
+            "endpoint, tool backend) that open its circuit breaker (>= 1)."
+        },
+    )
+    circuit_reset_s: float = field(
+        default=60.0,
+        metadata={
+            "description": "Seconds an open circuit fails fast before one probe call may test "
+            "the service again."
+        },
+    )
 
     def model_for(self, role: ModelRole) -> str:
         """Return the model id for `role`, falling back to `model` when no override is set."""

@@ -78,6 +78,51 @@ class RunAccounting(TypedDict):
     """One record per tool call: name, call id, ok/error code, duration."""
 
 
+# --- memory and context window (nodes/memory_nodes.py, nodes/context_window.py) ---
+
+
+def merge_degraded(current: list[str] | None, update: list[str] | None) -> list[str]:
+    """Union of degraded capabilities, first-seen order, no duplicates."""
+    return list(dict.fromkeys([*(current or []), *(update or [])]))
+
+
+CONTEXT_WINDOW_HISTORY = 50
+"""Records kept in `context_windows`; an unbounded list would grow every checkpoint."""
+
+
+class ContextWindowRecord(TypedDict):
+    """How full the model's context window was for one model call."""
+
+    model: str
+    input_tokens: int
+    """Tokens sent (the provider's count when it reports one, else tiktoken's)."""
+    window_tokens: int
+    utilisation: float
+    """input_tokens / window_tokens."""
+    trimmed_messages: int
+    """Messages of the thread left out of this call to fit the window."""
+
+
+def add_context_windows(
+    current: list[ContextWindowRecord] | None, update: list[ContextWindowRecord] | None
+) -> list[ContextWindowRecord]:
+    """Append per-call records, keeping the latest `CONTEXT_WINDOW_HISTORY` (bounded state)."""
+    return [*(current or []), *(update or [])][-CONTEXT_WINDOW_HISTORY:]
+
+
+class MemoryChannels(TypedDict):
+    """Keys the memory and context-window steps of the agent loop read and write."""
+
+    degraded: NotRequired[Annotated[list[str], merge_degraded]]
+    """Capabilities that failed and were skipped, e.g. `["memory"]`; the run still finished."""
+    memory_context: NotRequired[str | None]
+    """Recalled memories for the current turn, already rendered for the prompt."""
+    summary: NotRequired[str | None]
+    """Running summary of the turns removed from `messages`."""
+    context_windows: NotRequired[Annotated[list[ContextWindowRecord], add_context_windows]]
+    """One record per model call: tokens sent versus the model's window."""
+
+
 class RunOutcome(TypedDict):
     """What every pattern reports when it finishes."""
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
+from langgraph.constants import TAG_NOSTREAM
 from pydantic import BaseModel
 
 from nodes.context import Context, ModelRole
@@ -57,7 +58,12 @@ async def ask_structured(
         StructuredOutputError: naming the schema, the model and the last validation error.
     """
     chat_model, model_id = resolve_model(role, context, model)
-    runnable = chat_model.with_structured_output(schema, include_raw=True)
+    # Decisions are JSON for the graph, not tokens for the user: keeping them out of the
+    # `messages` stream also avoids langchain-openai streaming the parsed object inside
+    # message chunks, which Pydantic warns about on every structured call.
+    runnable = chat_model.with_structured_output(schema, include_raw=True).with_config(
+        tags=[TAG_NOSTREAM]
+    )
     conversation = list(messages)
     usage: dict[str, ModelUsage] = {}
     error: Any = None

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+pytest_plugins = ["tests.postgres_fixture"]  # `postgres_url`, `postgres_db`
+
 _LOOPBACK_NAMES = {"localhost", "ip6-localhost", ""}
 
 

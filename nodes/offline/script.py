@@ -565,7 +565,7 @@ def render_template(content: str, request: Mapping[str, Any]) -> str:
         for call in message.get("tool_calls") or []:
             names[str(call.get("id"))] = str((call.get("function") or {}).get("name", ""))
         if role == "tool":
-            text = message_text(message.get("content"))
+            text = _tool_output_text(message_text(message.get("content")))
             name = message.get("name") or names.get(str(message.get("tool_call_id")), "")
             latest[name] = last_tool = text
         elif role == "user":
@@ -582,6 +582,16 @@ def render_template(content: str, request: Mapping[str, Any]) -> str:
         return value if value is not None else "(none)"
 
     return _PLACEHOLDER.sub(fill, content)
+
+
+# The agent loop wraps tool output as untrusted data (nodes/tool_node.py); placeholders quote
+# the tool's own text, without the delimiters.
+_TOOL_OUTPUT = re.compile(r"(?s)(?:.*?\n)?<tool_output [^>]*>\n(.*)\n</tool_output>")
+
+
+def _tool_output_text(text: str) -> str:
+    match = _TOOL_OUTPUT.fullmatch(text)
+    return match.group(1) if match else text
 
 
 def message_text(content: Any) -> str:

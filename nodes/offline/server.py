@@ -209,6 +209,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - stdlib naming
         path = self.path.split("?", 1)[0].rstrip("/")
         body_bytes = self._read_body()
+        if path in ("/v1/embeddings", "/embeddings"):
+            self._send_embeddings(body_bytes)
+            return
         if path not in ("/v1/chat/completions", "/chat/completions"):
             self._send_error_body(404, f"Unknown path {path!r}", "invalid_request_error")
             return
@@ -255,6 +258,20 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     # -- helpers ---------------------------------------------------------
+
+    def _send_embeddings(self, body_bytes: bytes) -> None:
+        # Deterministic hashed vectors (nodes/offline/embeddings.py); not scripted, not recorded.
+        from nodes.offline.embeddings import embeddings_response
+
+        try:
+            body = json.loads(body_bytes or b"null")
+            payload = embeddings_response(body if isinstance(body, dict) else {})
+        except ValueError as exc:
+            self._send_error_body(
+                400, f"Invalid embeddings request: {exc}", "invalid_request_error"
+            )
+            return
+        self._send_json(HTTPStatus.OK, payload)
 
     def _read_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)

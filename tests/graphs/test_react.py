@@ -14,6 +14,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from graphs.react import build_graph
 from nodes.context import Context
 from nodes.model import ModelConfigurationError
+from nodes.tool_node import unwrap_tool_output
 
 pytestmark = pytest.mark.anyio
 
@@ -58,7 +59,9 @@ async def test_uses_a_tool_then_answers(scripted_model: Any) -> None:
     assert result["final_answer"] == "6 × 7 = 42."
     assert result["iterations"] == 2
     tool_message = model.calls[1][-1]
-    assert isinstance(tool_message, ToolMessage) and tool_message.content == "42"
+    assert isinstance(tool_message, ToolMessage)
+    # Tool output reaches the model wrapped as untrusted data (nodes/tool_node.py).
+    assert tool_message.content == '<tool_output tool="calculate" call_id="c1">\n42\n</tool_output>'
     assert [(r["tool"], r["ok"]) for r in result["tool_results"]] == [("calculate", True)]
     assert result["usage"]["scripted"]["calls"] == 2
 
@@ -178,7 +181,9 @@ async def test_parallel_tool_calls_run_concurrently(scripted_model: Any) -> None
     # Run sequentially, each tool would wait for the other and time out with an error.
     result = await build_graph(model=model, tools=[first_step, second_step]).ainvoke(ask("go"))
 
-    contents = sorted(m.content for m in model.calls[1] if isinstance(m, ToolMessage))
+    contents = sorted(
+        unwrap_tool_output(m.content) for m in model.calls[1] if isinstance(m, ToolMessage)
+    )
     assert contents == ["first done", "second done"]
     assert all(r["ok"] for r in result["tool_results"])
 

@@ -1,0 +1,765 @@
+"""Planner-executor: plan a task graph, run it eagerly in parallel, replan on failure, answer.
+
+    planner ─▶ validate_plan ─▶ [review_plan] ─▶ execute ─▶ synthesize
+        ▲            │  ▲                          │
+        └─problems───┘  └──── replanner ◀─failure──┘
+
+- `planner` returns a typed `Plan` (tasks with id, description, `depends_on`, a tool subset,
+  or one direct tool call). `validate_plan` checks it before anything runs (duplicate ids, self
+  and unknown dependencies, unknown tools, cycles with the exact cycle named) and sends the
+  problems back, at most `Context.max_plan_attempts` plans per phase; then the run stops.
+- `review_plan` (when `Context.review_plan`) pauses with `interrupt()`: resume with
+  `{"action": "approve"}` or `{"action": "edit", "tasks": [...]}` (re-validated).
+- `execute` runs every pending task as soon as its own dependencies completed, at most
+  `Context.max_concurrency` at once. A task is a ReAct sub-agent (`nodes.agent.build_agent`,
+  role "worker") restricted to the task's tools, fixed by the plan before any tool output is
+  read, or a single direct tool call through the shared tool node. A failed task cancels its
+  dependents; `replanner` then sees the completed results, the failures and the remaining
+  tasks and revises only the remainder (at most `Context.max_replans` times).
+- `synthesize` writes the answer citing task ids.
+
+Model calls: 1 planner call per plan attempt, each task's worker calls (none for a direct tool
+task), 1 replanner call per revision attempt and 1 synthesizer call; a valid first plan of n
+direct-tool tasks costs exactly 2.
+
+Why the functional API for `execute`: a LangGraph super-step waits for all of its tasks, so
+one `Send` per ready task would run the plan in waves, not eagerly. Instead `execute` invokes a
+small `@entrypoint` graph. The entrypoint calls one `@task` per plan task *up front, in
+topological order*, and each task first awaits its own dependencies (an `EagerScheduler` with
+asyncio events) and then a concurrency slot. LangGraph persists each `@task`'s return value
+through the checkpointer the moment it finishes, keyed by the task's call position; because
+the call order depends only on the plan (never on timing), a run that crashes or is
+interrupted mid-plan replays finished tasks from the checkpoint on resume and runs only the
+rest. When one task crashes or pauses (`interrupt()` in a tool), tasks already running finish
+(so their results are saved) and nothing new starts until the resume. The alternative (one
+super-step per finished task) is eager only if work outlives its super-step, and spends one
+super-step per task against the recursion limit. Saving needs a checkpointer and the default
+`durability="async"` (or "sync"); with "exit" nothing is saved before the run ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, Literal, NotRequired, cast
+
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage
+from langchain_core.tools import BaseTool
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.config import get_stream_writer
+from langgraph.errors import GraphInterrupt
+from langgraph.func import entrypoint, task
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.managed import RemainingSteps
+from langgraph.pregel import Pregel
+from langgraph.runtime import Runtime
+from langgraph.store.base import BaseStore
+from langgraph.types import Command, interrupt
+from pydantic import ValidationError
+from typing_extensions import TypedDict
+
+from nodes.agent import build_agent
+from nodes.context import Context, context_of
+from nodes.model import ModelOverride, message_text
+from nodes.planning import (
+    EagerScheduler,
+    FinalAnswer,
+    Plan,
+    PlannedTask,
+    PlanRevision,
+    TaskRecord,
+    TaskStatus,
+    plan_problems,
+    records_from_plan,
+    topological_order,
+)
+from nodes.prompts.planning import (
+    PLAN_PROBLEMS_PROMPT,
+    PLANNER_SYSTEM_PROMPT,
+    PLANNER_USER_PROMPT,
+    PLANNING_FAILED_MESSAGE,
+    REPLANNER_SYSTEM_PROMPT,
+    REPLANNER_USER_PROMPT,
+    SYNTHESIZER_PROMPT,
+    WORKER_SYSTEM_PROMPT,
+    WORKER_TASK_PROMPT,
+)
+from nodes.state import ModelUsage, RunAccounting, RunOutcome, ToolResult, add_usage
+from nodes.structured import ask_structured
+from nodes.tool_node import allowed_tool_names, make_tool_node
+
+logger = logging.getLogger(__name__)
+
+Author = Literal["planner", "replanner", "human"]
+
+# Super-steps a repair or a replan needs to still end through `synthesize` (draft, validate,
+# review, execute, synthesize, end); with fewer left we stop cleanly instead of letting
+# LangGraph raise GraphRecursionError at the caller.
+STEPS_TO_PLAN_AGAIN = 6
+AfterValidation = Literal["planner", "replanner", "review_plan", "execute", "synthesize", "__end__"]
+
+
+class PlanExecuteInput(TypedDict):
+    """What a caller sends: the request to plan for."""
+
+    request: str
+    """The user's request."""
+
+
+class ReplanRecord(TypedDict):
+    """One accepted revision of the remaining plan."""
+
+    round: int
+    """Execution round the revised tasks belong to (1 for the first replan)."""
+    failed: list[str]
+    """Ids of the failed tasks that triggered it."""
+    rationale: str
+    """The replanner's reason."""
+    added: list[str]
+    """Ids of the tasks of the revised remainder."""
+    skipped: list[str]
+    """Ids of pending tasks the revision dropped."""
+
+
+class PlanExecuteOutput(RunOutcome, RunAccounting):
+    """What the planner-executor reports."""
+
+    tasks: NotRequired[list[TaskRecord]]
+    """The plan with each task's status, result or error (every round)."""
+    replans: NotRequired[list[ReplanRecord]]
+    """Accepted revisions of the remaining plan, in order."""
+    plan_problems: NotRequired[list[str]]
+    """Problems of the last rejected plan (empty once a plan is accepted)."""
+    plan_attempts: NotRequired[int]
+    """Drafts in the latest planning (or replanning) phase; 1 when the first was valid."""
+    citations: NotRequired[list[str]]
+    """Task ids the final answer cites."""
+
+
+class PlanExecuteState(PlanExecuteInput, PlanExecuteOutput):
+    """Full state of the planner-executor."""
+
+    draft: NotRequired[list[dict[str, Any]]]
+    """Proposed tasks (PlannedTask dumps) waiting for `validate_plan`."""
+    drafted_by: NotRequired[Author]
+    """Who proposed `draft`; validation problems are sent back to them."""
+    rationale: NotRequired[str]
+    """The replanner's reason for the current draft."""
+    round: NotRequired[int]
+    """Current execution round: 0 for the first plan, +1 per accepted replan."""
+    remaining_steps: RemainingSteps
+
+
+class TaskOutcome(TypedDict):
+    """What running one task produced (the durable `@task` return value)."""
+
+    id: str
+    status: TaskStatus
+    result: str | None
+    error: str | None
+    usage: dict[str, ModelUsage]
+    tool_results: list[ToolResult]
+
+
+class PlanReviewError(ValueError):
+    """A plan-review answer that is neither an approval nor an edit."""
+
+
+class _DirectCallState(RunAccounting):
+    messages: Annotated[list[AnyMessage], add_messages]
+
+
+def input_from_text(text: str) -> PlanExecuteInput:
+    """`weft run plan_execute "..."` input."""
+    return {"request": text}
+
+
+# --- pure helpers ----------------------------------------------------------------------------
+
+
+def drafted_tasks(state: PlanExecuteState) -> list[PlannedTask]:
+    """The draft as PlannedTask objects."""
+    return [PlannedTask.model_validate(t) for t in state.get("draft", [])]
+
+
+def completed_ids(records: Sequence[TaskRecord]) -> list[str]:
+    """Ids of the tasks that completed (in any round)."""
+    return [r["id"] for r in records if r["status"] == "completed"]
+
+
+def latest_failures(records: Sequence[TaskRecord]) -> list[TaskRecord]:
+    """Failed tasks of the most recent execution round (the ones a replan responds to)."""
+    latest = max((r.get("round", 0) for r in records), default=0)
+    return [r for r in records if r["status"] == "failed" and r.get("round", 0) == latest]
+
+
+def revise_remaining(
+    records: Sequence[TaskRecord], tasks: Sequence[PlannedTask], *, round_: int
+) -> tuple[list[TaskRecord], list[str]]:
+    """Replace the remaining (pending) part of the plan with `tasks`.
+
+    Completed, failed and cancelled records stay as history, except that a new task reusing a
+    cancelled id replaces it; pending records the revision drops become `skipped`. Returns the
+    new records and the ids that were skipped.
+    """
+    new_ids = {t.id for t in tasks}
+    kept: list[TaskRecord] = []
+    skipped: list[str] = []
+    for record in records:
+        if record["id"] in new_ids:
+            continue
+        if record["status"] == "pending":
+            kept.append({**record, "status": "skipped", "error": "dropped from the plan"})
+            skipped.append(record["id"])
+        else:
+            kept.append(record)
+    fresh = records_from_plan(tasks, round_=round_)
+    return [*kept, *fresh], skipped
+
+
+def parse_review(answer: Any) -> tuple[Literal["approve", "edit"], list[PlannedTask]]:
+    """Read a plan-review resume value: "approve", {"action": "approve"} or an edit.
+
+    Raises:
+        PlanReviewError: naming the value received and the accepted shapes.
+    """
+    if answer == "approve" or answer is True:
+        return "approve", []
+    if isinstance(answer, Mapping):
+        action = answer.get("action")
+        if action == "approve":
+            return "approve", []
+        if action == "edit" and isinstance(answer.get("tasks"), list):
+            try:
+                return "edit", [PlannedTask.model_validate(t) for t in answer["tasks"]]
+            except ValidationError as exc:
+                raise PlanReviewError(f"edited tasks are not valid tasks: {exc}") from None
+    raise PlanReviewError(
+        f"unrecognised plan-review answer {answer!r}; expected 'approve', "
+        "{'action': 'approve'} or {'action': 'edit', 'tasks': [...]}"
+    )
+
+
+def _tool_lines(tools: Sequence[BaseTool], names: Sequence[str]) -> str:
+    by_name = {t.name: t for t in tools}
+    firsts = {n: next(iter((by_name[n].description or "").strip().splitlines()), "") for n in names}
+    lines = [f"- {n}: {first}" for n, first in firsts.items()]
+    return "\n".join(lines) or "(none)"
+
+
+def _bullets(problems: Sequence[str]) -> str:
+    return "\n".join(f"- {p}" for p in problems)
+
+
+def _describe(records: Sequence[TaskRecord], *, with_results: bool) -> str:
+    lines = []
+    for r in records:
+        line = f"[{r['id']}] {r['description']}"
+        if r["depends_on"]:
+            line += f" (depends on {', '.join(r['depends_on'])})"
+        if with_results and r.get("result") is not None:
+            line += f"\n    result: {r['result']}"
+        if r.get("error"):
+            line += f"\n    {r['status']}: {r['error']}"
+        lines.append(line)
+    return "\n".join(lines) or "(none)"
+
+
+def _worker_context(ctx: Context) -> Context:
+    # The task's own tool list is the subset; the run-wide subset already shaped the plan.
+    return dataclasses.replace(ctx, tools=None)
+
+
+# --- the executor (functional API: durable per-task results) ---------------------------------
+
+
+def build_executor(
+    tools: Sequence[BaseTool], *, model: ModelOverride = None
+) -> Pregel[Any, Any, Any, Any]:
+    """The `@entrypoint` graph that runs one round of pending tasks eagerly.
+
+    Input: `{"request", "tasks": [pending TaskRecord...], "completed": {id: result},
+    "max_concurrency"}`. Output: `{"outcomes": {id: TaskOutcome}}`.
+    """
+    tools_by_name = {t.name: t for t in tools}
+
+    # Compiled once per tool subset (or tool) and shared by the tasks that use it.
+    @functools.cache
+    def worker_for(tool_names: tuple[str, ...]) -> Pregel[Any, Any, Any, Any]:
+        return build_agent(
+            tools=[tools_by_name[n] for n in tool_names],
+            model=model,
+            role="worker",
+            system_prompt=WORKER_SYSTEM_PROMPT,
+            name="task_worker",
+        )
+
+    @functools.cache
+    def direct_call_for(tool_name: str) -> Pregel[Any, Any, Any, Any]:
+        builder = StateGraph(_DirectCallState, context_schema=Context)
+        builder.add_node("tools", make_tool_node([tools_by_name[tool_name]]))
+        builder.add_edge(START, "tools")
+        return builder.compile(name="task_tool")
+
+    async def run_worker(record: TaskRecord, prompt: str, ctx: Context) -> TaskOutcome:
+        agent = worker_for(tuple(record["tools"]))
+        result = await agent.ainvoke(
+            {"messages": [HumanMessage(prompt)]}, context=_worker_context(ctx)
+        )
+        ok = bool(result.get("success"))
+        return TaskOutcome(
+            id=record["id"],
+            status="completed" if ok else "failed",
+            result=result.get("final_answer") if ok else None,
+            error=None if ok else str(result.get("error") or "the worker did not finish"),
+            usage=result.get("usage") or {},
+            tool_results=result.get("tool_results") or [],
+        )
+
+    async def run_direct(record: TaskRecord, ctx: Context) -> TaskOutcome:
+        name = str(record["tool"])
+        call = {"name": name, "args": record["tool_args"], "id": f"task_{record['id']}"}
+        request = AIMessage("", tool_calls=[{**call, "type": "tool_call"}])
+        result = await direct_call_for(name).ainvoke(
+            {"messages": [request]}, context=_worker_context(ctx)
+        )
+        reply = result["messages"][-1]
+        text = message_text(reply.content)
+        ok = getattr(reply, "status", "success") != "error"
+        return TaskOutcome(
+            id=record["id"],
+            status="completed" if ok else "failed",
+            result=text if ok else None,
+            error=None if ok else text,
+            usage={},
+            tool_results=result.get("tool_results") or [],
+        )
+
+    @task
+    async def plan_task(
+        record: TaskRecord,
+        request: str,
+        scheduler: EagerScheduler,
+        results: Mapping[str, str],
+        ctx: Context,
+    ) -> TaskOutcome:
+        writer = get_stream_writer()
+        blocked = await scheduler.ready(record["id"])
+        if blocked is not None:
+            status = scheduler.statuses.get(blocked)
+            writer({"event": "task_finished", "task_id": record["id"], "status": "cancelled"})
+            return TaskOutcome(
+                id=record["id"],
+                status="cancelled",
+                result=None,
+                error=f"dependency {blocked!r} {status}",
+                usage={},
+                tool_results=[],
+            )
+        async with scheduler.slot(record["id"]):
+            writer({"event": "task_started", "task_id": record["id"], "status": "running"})
+            if record["tool"]:
+                outcome = await run_direct(record, ctx)
+            else:
+                dependencies = "\n".join(
+                    f"[{d}] {results.get(d, '(none)')}" for d in record["depends_on"]
+                )
+                prompt = WORKER_TASK_PROMPT.format(
+                    task_id=record["id"],
+                    description=record["description"],
+                    request=request,
+                    dependencies=dependencies or "(none)",
+                )
+                outcome = await run_worker(record, prompt, ctx)
+        writer({"event": "task_finished", "task_id": record["id"], "status": outcome["status"]})
+        return outcome
+
+    @entrypoint(context_schema=Context)
+    async def execute_plan(payload: dict[str, Any], runtime: Runtime[Context]) -> dict[str, Any]:
+        ctx = context_of(runtime)
+        records: list[TaskRecord] = payload["tasks"]
+        completed: dict[str, str] = dict(payload["completed"])
+        by_id = {r["id"]: r for r in records}
+        scheduler = EagerScheduler(
+            {r["id"]: [d for d in r["depends_on"] if d in by_id] for r in records},
+            max_concurrency=int(payload["max_concurrency"]),
+            prior={task_id: "completed" for task_id in completed},
+        )
+        results = dict(completed)
+        # Calling every task up front in a timing-independent order keeps each task's
+        # checkpoint identity stable across a crash and resume (see the module docstring).
+        futures: dict[asyncio.Future[TaskOutcome], str] = {
+            asyncio.ensure_future(
+                plan_task(by_id[i], payload["request"], scheduler, results, ctx)
+            ): i
+            for i in topological_order(records)
+        }
+        outcomes: dict[str, TaskOutcome] = {}
+        pending, abandoned = set(futures), set()
+        paused: list[GraphInterrupt] = []
+        crashed: list[BaseException] = []
+        try:
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for future in sorted(done, key=lambda f: futures[f]):
+                    try:
+                        outcome: TaskOutcome = future.result()
+                    except GraphInterrupt as exc:
+                        paused.append(exc)
+                    except Exception as exc:  # a bug or an outage: re-raised below
+                        logger.info("task %r crashed: %r", futures[future], exc)
+                        crashed.append(exc)
+                    else:
+                        outcomes[outcome["id"]] = outcome
+                        if outcome["status"] == "completed" and outcome["result"] is not None:
+                            results[outcome["id"]] = outcome["result"]
+                        scheduler.finish(outcome["id"], outcome["status"])
+                if paused or crashed:
+                    # Start nothing new, but let running tasks finish so their results are
+                    # saved and not redone on resume; tasks not started simply run then.
+                    idle = {f for f in pending if futures[f] not in scheduler.running}
+                    abandoned |= idle
+                    pending -= idle
+        finally:
+            for future in pending | abandoned:
+                future.cancel()
+        if crashed:
+            raise crashed[0]
+        if paused:
+            raise GraphInterrupt(tuple(i for exc in paused for i in exc.args[0]))
+        return {"outcomes": outcomes}
+
+    return execute_plan
+
+
+# --- graph -----------------------------------------------------------------------------------
+
+
+def build_graph(
+    *,
+    model: ModelOverride = None,
+    tools: Sequence[BaseTool] | None = None,
+    checkpointer: BaseCheckpointSaver[Any] | bool | None = None,
+    store: BaseStore | None = None,
+) -> CompiledStateGraph[PlanExecuteState, Context, PlanExecuteInput, PlanExecuteOutput]:
+    """Compile the planner-executor graph.
+
+    Args:
+        model: A chat model object or id for every role, or a role→model mapping ("planner"
+            plans, replans and synthesizes; "worker" runs tasks).
+        tools: Tools tasks may use (default: the built-in starter tools); `Context.tools`
+            narrows them per run.
+        checkpointer: Saver for threads (None for the server, which brings its own).
+        store: Long-term store (None for the server, which brings its own).
+    """
+    if tools is None:
+        from tools import builtin_tools
+
+        tools = builtin_tools()
+    tools = list(tools)
+    executor = build_executor(tools, model=model)
+
+    def available(ctx: Context) -> list[str]:
+        return allowed_tool_names(ctx.tools, [t.name for t in tools])
+
+    async def planner(state: PlanExecuteState, runtime: Runtime[Context]) -> dict[str, Any]:
+        """Draft the plan, or repair the last draft when validation found problems.
+
+        Reads `request`, `draft`, `plan_problems`; writes `draft`, `drafted_by`,
+        `plan_attempts`, `usage`.
+        """
+        ctx = context_of(runtime)
+        messages: list[AnyMessage] = [
+            SystemMessage(PLANNER_SYSTEM_PROMPT.format(tools=_tool_lines(tools, available(ctx)))),
+            HumanMessage(PLANNER_USER_PROMPT.format(request=state["request"])),
+        ]
+        messages += _repair_turn(state, "planner")
+        answer = await ask_structured(Plan, messages, role="planner", context=ctx, model=model)
+        return {
+            "draft": [t.model_dump() for t in answer.value.tasks],
+            "drafted_by": "planner",
+            "plan_attempts": _attempt_number(state, "planner"),
+            "usage": answer.usage,
+        }
+
+    async def replanner(state: PlanExecuteState, runtime: Runtime[Context]) -> dict[str, Any]:
+        """Revise the remaining plan after failures.
+
+        Reads `tasks`, `request`, `draft`, `plan_problems`; writes `draft`, `drafted_by`,
+        `rationale`, `plan_attempts`, `usage`.
+        """
+        ctx = context_of(runtime)
+        records = state.get("tasks", [])
+        messages: list[AnyMessage] = [
+            SystemMessage(REPLANNER_SYSTEM_PROMPT.format(tools=_tool_lines(tools, available(ctx)))),
+            HumanMessage(
+                REPLANNER_USER_PROMPT.format(
+                    request=state["request"],
+                    completed=_describe(
+                        [r for r in records if r["status"] == "completed"], with_results=True
+                    ),
+                    failed=_describe(latest_failures(records), with_results=False),
+                    remaining=_describe(
+                        [r for r in records if r["status"] in ("pending", "cancelled")],
+                        with_results=False,
+                    ),
+                )
+            ),
+        ]
+        messages += _repair_turn(state, "replanner")
+        answer = await ask_structured(
+            PlanRevision, messages, role="planner", context=ctx, model=model
+        )
+        return {
+            "draft": [t.model_dump() for t in answer.value.tasks],
+            "drafted_by": "replanner",
+            "rationale": answer.value.rationale,
+            "plan_attempts": _attempt_number(state, "replanner"),
+            "usage": answer.usage,
+        }
+
+    def validate_plan(
+        state: PlanExecuteState, runtime: Runtime[Context]
+    ) -> Command[AfterValidation]:
+        """Accept the draft into `tasks`, or send its exact problems back to its author.
+
+        Reads `draft`, `drafted_by`, `tasks`, `plan_attempts`; writes `tasks`,
+        `plan_problems`, `replans`, `round` (or the failure outcome).
+        """
+        ctx = context_of(runtime)
+        author = state.get("drafted_by", "planner")
+        records = state.get("tasks", [])
+        draft = drafted_tasks(state)
+        problems = plan_problems(
+            draft,
+            available_tools=available(ctx),
+            completed_ids=completed_ids(records),
+            allow_empty=author == "replanner",
+        )
+        if problems:
+            logger.info("plan by %s rejected: %d problem(s)", author, len(problems))
+            if author == "human":
+                return Command(goto="review_plan", update={"plan_problems": problems})
+            attempts = state.get("plan_attempts", 0)
+            if attempts >= ctx.max_plan_attempts:
+                reason = f"no valid plan after {attempts} attempt(s) by the {author}"
+            elif state["remaining_steps"] < STEPS_TO_PLAN_AGAIN:
+                reason = f"the graph's recursion limit was reached while the {author} planned"
+            else:
+                return Command(goto=author, update={"plan_problems": problems})
+            return _give_up_planning(state, author, problems, reason)
+        if author == "replanner" and not draft:
+            return Command(goto="synthesize", update=_record_replan(state, [], "dropped")[1])
+        round_, update = (
+            _record_replan(state, draft, "replaced")
+            if author == "replanner"
+            else (state.get("round", 0), {})
+        )
+        tasks, _ = revise_remaining(records, draft, round_=round_)
+        get_stream_writer()(
+            {"event": "plan_accepted", "by": author, "task_ids": [t.id for t in draft]}
+        )
+        goto: Literal["review_plan", "execute"] = (
+            "review_plan" if ctx.review_plan and author != "human" else "execute"
+        )
+        return Command(goto=goto, update={**update, "tasks": tasks, "plan_problems": []})
+
+    def _record_replan(
+        state: PlanExecuteState, draft: Sequence[PlannedTask], how: str
+    ) -> tuple[int, dict[str, Any]]:
+        records = state.get("tasks", [])
+        round_ = state.get("round", 0) + 1
+        _, skipped = revise_remaining(records, draft, round_=round_)
+        replan = ReplanRecord(
+            round=round_,
+            failed=[r["id"] for r in latest_failures(records)],
+            rationale=state.get("rationale", ""),
+            added=[t.id for t in draft],
+            skipped=skipped,
+        )
+        logger.info("replan %d accepted (%s remaining plan)", round_, how)
+        return round_, {"replans": [*state.get("replans", []), replan], "round": round_}
+
+    async def review_plan(
+        state: PlanExecuteState,
+    ) -> Command[Literal["execute", "validate_plan", "review_plan"]]:
+        """Pause for a human to approve or edit the pending tasks.
+
+        Resume with "approve", {"action": "approve"} or {"action": "edit", "tasks": [...]}.
+        Reads `tasks`, `plan_problems`; writes `draft`/`drafted_by` on an edit.
+        """
+        pending = [r for r in state.get("tasks", []) if r["status"] == "pending"]
+        answer = interrupt(
+            {
+                "kind": "plan_review",
+                "tasks": pending,
+                "problems": state.get("plan_problems", []),
+                "resume_with": [
+                    "approve",
+                    {"action": "edit", "tasks": "[{id, description, depends_on, tools, ...}]"},
+                ],
+            }
+        )
+        try:
+            action, edited = parse_review(answer)
+        except PlanReviewError as exc:
+            return Command(goto="review_plan", update={"plan_problems": [str(exc)]})
+        if action == "approve":
+            return Command(goto="execute", update={"plan_problems": []})
+        return Command(
+            goto="validate_plan",
+            update={"draft": [t.model_dump() for t in edited], "drafted_by": "human"},
+        )
+
+    async def execute(
+        state: PlanExecuteState, runtime: Runtime[Context]
+    ) -> Command[Literal["replanner", "synthesize"]]:
+        """Run the pending tasks eagerly; on failure, replan while `max_replans` allows.
+
+        Reads `tasks`, `request`, `replans`; writes `tasks`, `usage`, `tool_results`, `error`.
+        """
+        ctx = context_of(runtime)
+        records = state.get("tasks", [])
+        output = await executor.ainvoke(
+            {
+                "request": state["request"],
+                "tasks": [r for r in records if r["status"] == "pending"],
+                "completed": {
+                    r["id"]: r.get("result") or "" for r in records if r["status"] == "completed"
+                },
+                "max_concurrency": ctx.max_concurrency,
+            },
+            context=ctx,
+        )
+        outcomes: dict[str, TaskOutcome] = output["outcomes"]
+        usage: dict[str, ModelUsage] = {}
+        tool_results: list[ToolResult] = []
+        updated: list[TaskRecord] = []
+        for record in records:
+            outcome = outcomes.get(record["id"])
+            if outcome is None:
+                updated.append(record)
+                continue
+            usage = add_usage(usage, outcome["usage"])
+            tool_results += outcome["tool_results"]
+            updated.append(
+                {
+                    **record,
+                    "status": outcome["status"],
+                    "result": outcome["result"],
+                    "error": outcome["error"],
+                }
+            )
+        failed = [o["id"] for o in outcomes.values() if o["status"] == "failed"]
+        update: dict[str, Any] = {
+            "tasks": updated,
+            "usage": usage,
+            "tool_results": tool_results,
+            "error": None,
+        }
+        if not failed:
+            return Command(goto="synthesize", update=update)
+        names = ", ".join(map(repr, failed))
+        if len(state.get("replans", [])) >= ctx.max_replans:
+            update["error"] = (
+                f"task(s) {names} failed and no replans are left (max_replans={ctx.max_replans})"
+            )
+        elif state["remaining_steps"] < STEPS_TO_PLAN_AGAIN:
+            update["error"] = f"task(s) {names} failed and the graph's recursion limit is near"
+        else:
+            return Command(goto="replanner", update=update)
+        return Command(goto="synthesize", update=update)
+
+    async def synthesize(state: PlanExecuteState, runtime: Runtime[Context]) -> dict[str, Any]:
+        """Write the final answer from the task results, citing task ids.
+
+        Reads `request`, `tasks`, `error`; writes `final_answer`, `citations`, `success`,
+        `usage`.
+        """
+        ctx = context_of(runtime)
+        records = state.get("tasks", [])
+        prompt = SYNTHESIZER_PROMPT.format(
+            request=state["request"], results=_describe(records, with_results=True)
+        )
+        answer = await ask_structured(
+            FinalAnswer, [HumanMessage(prompt)], role="planner", context=ctx, model=model
+        )
+        known = {r["id"] for r in records}
+        return {
+            "final_answer": answer.value.answer,
+            "citations": [i for i in answer.value.cited_task_ids if i in known],
+            "success": not state.get("error"),
+            "usage": answer.usage,
+        }
+
+    builder = StateGraph(
+        PlanExecuteState,
+        context_schema=Context,
+        input_schema=PlanExecuteInput,
+        output_schema=PlanExecuteOutput,
+    )
+    builder.add_node("planner", planner)
+    builder.add_node("validate_plan", validate_plan)
+    builder.add_node("review_plan", review_plan)
+    builder.add_node("execute", execute)
+    builder.add_node("replanner", replanner)
+    builder.add_node("synthesize", synthesize)
+    builder.add_edge(START, "planner")
+    builder.add_edge("planner", "validate_plan")
+    builder.add_edge("replanner", "validate_plan")
+    builder.add_edge("synthesize", END)
+    return builder.compile(name="plan_execute", checkpointer=checkpointer, store=store)
+
+
+def _attempt_number(state: PlanExecuteState, author: Author) -> int:
+    """1 for a fresh planning phase; one more when repairing this author's rejected draft."""
+    repairing = bool(state.get("plan_problems")) and state.get("drafted_by") == author
+    return state.get("plan_attempts", 0) + 1 if repairing else 1
+
+
+def _repair_turn(state: PlanExecuteState, author: Author) -> list[AnyMessage]:
+    """The rejected draft and its problems, when the last draft was this author's."""
+    problems = state.get("plan_problems") or []
+    if not problems or state.get("drafted_by") != author:
+        return []
+    return [
+        AIMessage(json.dumps({"tasks": state.get("draft", [])}, ensure_ascii=False)),
+        HumanMessage(PLAN_PROBLEMS_PROMPT.format(problems=_bullets(problems))),
+    ]
+
+
+def _give_up_planning(
+    state: PlanExecuteState, author: Author, problems: list[str], reason: str
+) -> Command[AfterValidation]:
+    error = f"{reason}: {'; '.join(problems)}"
+    if author == "planner":
+        answer = PLANNING_FAILED_MESSAGE.format(problems=_bullets(problems))
+        return Command(
+            goto=cast(AfterValidation, END),
+            update={
+                "plan_problems": problems,
+                "final_answer": answer,
+                "success": False,
+                "error": error,
+            },
+        )
+    # The replanner gave up: answer from what completed, and say the rest was not run.
+    records = [
+        {**r, "status": "skipped", "error": "no valid revised plan"}
+        if r["status"] == "pending"
+        else r
+        for r in state.get("tasks", [])
+    ]
+    return Command(
+        goto="synthesize", update={"plan_problems": problems, "tasks": records, "error": error}
+    )
+
+
+# Loaded by `langgraph dev` and the server: no checkpointer or store, the platform supplies them.
+graph = build_graph()

@@ -1,0 +1,644 @@
+"""Retries for transient errors only, circuit breakers per service, and model fallbacks.
+
+Retry layering (one layer retries each failure, never two):
+
+* The OpenAI client inside `ChatOpenAI` already retries connection errors, timeouts, 408/409/
+  429/5xx `Context.max_retries` times with backoff, honouring `Retry-After`. It stamps every
+  request with how many retries it has taken (`x-stainless-retry-count`), so an error that
+  reaches a node tells us whether the client already retried it.
+* `MODEL_RETRY` (model nodes) therefore retries a transient error only when no HTTP client
+  retried it: errors the client gave up on after its own retries fail fast (to a fallback model
+  or the circuit breaker), errors from a client configured with `max_retries=0` or from any
+  other source (a stream cut mid-body, a gateway without retries) get up to 2 more attempts.
+* `TOOL_RETRY` (tool nodes) retries transient errors raised by tools (which have no retry layer
+  of their own) up to 3 attempts. Retrying the tools node re-runs every call of that step, so
+  side-effecting tools must use their idempotency key (thread id + tool call id).
+* Anything else — bad requests, auth, validation, `ToolException`, an open circuit — is not
+  retried: repeating it cannot succeed, or (open circuit) the point is to stop calling.
+
+Both policies honour `Retry-After` (seconds, milliseconds or an HTTP date) by waiting at least
+that long before the next attempt; a `Retry-After` longer than `MAX_RETRY_AFTER_S` is not
+retried at all, so the run can fall back instead of stalling.
+
+Circuit breakers (`breaker_for(service)`) are process-wide, keyed by service name, and never in
+graph state: after `failure_threshold` consecutive transient failures the circuit opens and
+every call fails fast with `CircuitOpenError` for `reset_timeout_s`; then one probe call is let
+through (half-open) and its outcome closes or re-opens the circuit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import email.utils
+import enum
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from langchain_core.runnables import Runnable, RunnableLambda
+from langchain_core.tools import ToolException
+from langgraph.types import RetryPolicy
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+TRANSIENT_STATUS_CODES = frozenset({408, 425, 429, 500, 502, 503, 504})
+"""HTTP statuses worth retrying (any other 5xx counts too)."""
+MAX_RETRY_AFTER_S = 60.0
+"""A longer `Retry-After` is not waited for: the error fails fast to a fallback instead."""
+DEFAULT_FAILURE_THRESHOLD = 5
+DEFAULT_RESET_TIMEOUT_S = 60.0
+
+_CLIENT_RETRY_HEADER = "x-stainless-retry-count"
+
+
+# --- classification ------------------------------------------------------------------------
+
+
+def _attr(obj: Any, name: str) -> Any:
+    # httpx raises RuntimeError from `.request` on errors built without one.
+    try:
+        return getattr(obj, name, None)
+    except RuntimeError:
+        return None
+
+
+def status_code_of(exc: BaseException) -> int | None:
+    """The HTTP status an exception carries (openai, httpx and most SDK errors), or None."""
+    for attr in ("status_code", "status"):
+        value = getattr(exc, attr, None)
+        if isinstance(value, int) and 100 <= value <= 599:
+            return value
+    value = _attr(_attr(exc, "response"), "status_code")
+    return value if isinstance(value, int) else None
+
+
+def _headers_of(exc: BaseException) -> Any:
+    return _attr(_attr(exc, "response"), "headers") or _attr(exc, "headers")
+
+
+def retry_after_s(exc: BaseException, *, now: float | None = None) -> float | None:
+    """Seconds the server asked us to wait (`Retry-After`/`retry-after-ms`), or None."""
+    headers = _headers_of(exc)
+    if headers is None:
+        return None
+    for header, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        raw = headers.get(header)
+        if raw is None:
+            continue
+        try:
+            return max(0.0, float(raw) / divisor)
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    parsed = email.utils.parsedate_tz(raw) if raw else None
+    if parsed is None:
+        return None
+    return max(0.0, email.utils.mktime_tz(parsed) - (time.time() if now is None else now))
+
+
+def client_retries_taken(exc: BaseException) -> int:
+    """How many retries the OpenAI client made before raising `exc` (0 if it is not its error)."""
+    request = _attr(exc, "request") or _attr(_attr(exc, "response"), "request")
+    headers = _attr(request, "headers")
+    raw = headers.get(_CLIENT_RETRY_HEADER) if headers is not None else None
+    try:
+        return int(raw) if raw is not None else 0
+    except ValueError:
+        return 0
+
+
+def _transient_types() -> tuple[type[BaseException], ...]:
+    found: list[type[BaseException]] = [TimeoutError, ConnectionError]
+    for module_name in ("httpx", "httpx2"):
+        try:
+            module = __import__(module_name)
+        except ImportError:
+            continue
+        found += [module.TimeoutException, module.NetworkError, module.RemoteProtocolError]
+    try:
+        import openai
+
+        found.append(openai.APIConnectionError)  # includes APITimeoutError
+    except ImportError:  # pragma: no cover - langchain-openai depends on openai
+        pass
+    return tuple(found)
+
+
+_TRANSIENT_TYPES = _transient_types()
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for errors a later attempt may not hit: connection errors, timeouts, 429 and 5xx.
+
+    LangChain's provider-neutral `ModelError`s answer through `is_retryable`; an open circuit
+    is never transient (failing fast is its purpose).
+    """
+    if isinstance(exc, CircuitOpenError):
+        return False
+    retryable = getattr(exc, "is_retryable", None)
+    if isinstance(retryable, bool) and retryable:
+        return True
+    if isinstance(exc, _TRANSIENT_TYPES):
+        return True
+    status = status_code_of(exc)
+    return status is not None and (status in TRANSIENT_STATUS_CODES or status >= 500)
+
+
+def should_retry_tool(exc: BaseException) -> bool:
+    """`TOOL_RETRY`'s predicate: transient, and not asking for an over-long wait."""
+    if not is_transient(exc):
+        return False
+    wait = retry_after_s(exc)
+    return wait is None or wait <= MAX_RETRY_AFTER_S
+
+
+def should_retry_model(exc: BaseException) -> bool:
+    """`MODEL_RETRY`'s predicate: like tools, but not when the HTTP client already retried."""
+    if not should_retry_tool(exc):
+        return False
+    taken = client_retries_taken(exc)
+    if taken:
+        logger.debug("not retrying %s: the HTTP client already retried %d times", exc, taken)
+    return taken == 0
+
+
+# --- RetryPolicy that honours Retry-After ----------------------------------------------------
+
+# Set by the predicate, read by the interval right after it, in the same task: LangGraph's retry
+# loop calls `retry_on(exc)` and then computes the wait from the same policy object.
+_SERVER_WAIT: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "weft_retry_after", default=None
+)
+
+
+class RetryAfterPolicy(RetryPolicy):
+    """A `RetryPolicy` whose wait before the next attempt is at least the server's `Retry-After`.
+
+    Build it like a RetryPolicy with a callable `retry_on`; without a `Retry-After` on the error
+    it behaves exactly like one (exponential backoff with jitter).
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, **kwargs: Any) -> RetryAfterPolicy:
+        predicate = kwargs.pop("retry_on")
+
+        def retry_on(exc: Exception) -> bool:
+            decision = bool(predicate(exc))
+            _SERVER_WAIT.set(retry_after_s(exc) if decision else None)
+            return decision
+
+        return super().__new__(cls, retry_on=retry_on, **kwargs)
+
+    @property
+    def initial_interval(self) -> float:
+        """The server's Retry-After for the error just seen, else the configured interval."""
+        wait = _SERVER_WAIT.get()
+        return max(wait, self[0]) if wait is not None else float(self[0])
+
+    @property
+    def backoff_factor(self) -> float:
+        """1 while honouring a Retry-After (the server chose the wait), else the configured one."""
+        return 1.0 if _SERVER_WAIT.get() is not None else float(self[1])
+
+    @property
+    def max_interval(self) -> float:
+        """Never cap below the server's Retry-After."""
+        wait = _SERVER_WAIT.get()
+        return max(wait, self[2]) if wait is not None else float(self[2])
+
+
+TOOL_RETRY = RetryAfterPolicy(
+    initial_interval=0.5,
+    backoff_factor=2.0,
+    max_interval=10.0,
+    max_attempts=3,
+    retry_on=should_retry_tool,
+)
+"""Retry policy for tool nodes: transient errors, 3 attempts in all."""
+
+MODEL_RETRY = RetryAfterPolicy(
+    initial_interval=1.0,
+    backoff_factor=2.0,
+    max_interval=10.0,
+    max_attempts=3,
+    retry_on=should_retry_model,
+)
+"""Retry policy for model nodes: transient errors no HTTP client retried, 3 attempts in all."""
+
+
+def transient_retry(
+    *,
+    max_attempts: int = 3,
+    initial_interval: float = 0.5,
+    max_interval: float = 10.0,
+    jitter: bool = True,
+    for_models: bool = False,
+) -> RetryAfterPolicy:
+    """A custom-sized transient-only policy (`for_models` skips errors the client retried)."""
+    return RetryAfterPolicy(
+        initial_interval=initial_interval,
+        backoff_factor=2.0,
+        max_interval=max_interval,
+        max_attempts=max_attempts,
+        jitter=jitter,
+        retry_on=should_retry_model if for_models else should_retry_tool,
+    )
+
+
+# --- circuit breakers ------------------------------------------------------------------------
+
+
+class CircuitState(enum.StrEnum):
+    """Where a circuit is: calls flow (closed), fail fast (open), or one probe (half-open)."""
+
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+class CircuitOpenError(ToolException):
+    """A call was refused without trying because the service's circuit is open.
+
+    The message is written for a model or a fallback: which service, why, and for how long.
+    It is a `ToolException`, so inside a tool the agent's tool node hands it to the model as an
+    error result; on a model call it triggers the fallback model (`FALLBACK_ERRORS`).
+    """
+
+    def __init__(self, service: str, *, failures: int, retry_in_s: float, probing: bool) -> None:
+        self.service = service
+        self.failures = failures
+        self.retry_in_s = retry_in_s
+        why = (
+            "a probe call is already testing whether it recovered"
+            if probing
+            else f"it failed {failures} times in a row; the next try is allowed in "
+            f"{retry_in_s:.0f}s"
+        )
+        super().__init__(
+            f"Error: service {service!r} is unavailable (circuit open: {why}). "
+            "Do not retry it now; use another tool or model, or answer without it."
+        )
+
+
+@dataclass(frozen=True)
+class BreakerSnapshot:
+    """A circuit's state, for metrics and `weft inspect`."""
+
+    service: str
+    state: CircuitState
+    consecutive_failures: int
+    opened_at: float | None
+
+
+class CircuitBreaker:
+    """Closed → (N consecutive transient failures) → open → (timeout) → half-open → one probe.
+
+    A probe that succeeds (or fails with a non-transient error, which still proves the service
+    answers) closes the circuit; a probe that fails transiently re-opens it for another timeout.
+    Thread-safe; share one instance per service through `breaker_for`.
+    """
+
+    def __init__(
+        self,
+        service: str,
+        *,
+        failure_threshold: int = DEFAULT_FAILURE_THRESHOLD,
+        reset_timeout_s: float = DEFAULT_RESET_TIMEOUT_S,
+        counts_as_failure: Callable[[BaseException], bool] = is_transient,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if failure_threshold < 1:
+            raise ValueError(f"failure_threshold must be >= 1, got {failure_threshold!r}")
+        if reset_timeout_s <= 0:
+            raise ValueError(f"reset_timeout_s must be > 0, got {reset_timeout_s!r}")
+        self.service = service
+        self.failure_threshold = failure_threshold
+        self.reset_timeout_s = reset_timeout_s
+        self._counts = counts_as_failure
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._failures = 0
+        self._opened_at: float | None = None
+        self._probe_in_flight = False
+
+    @property
+    def state(self) -> CircuitState:
+        """The current state (open turns half-open once the timeout has passed)."""
+        with self._lock:
+            return self._state_locked()
+
+    def _state_locked(self) -> CircuitState:
+        if self._opened_at is None:
+            return CircuitState.CLOSED
+        if self._clock() - self._opened_at >= self.reset_timeout_s:
+            return CircuitState.HALF_OPEN
+        return CircuitState.OPEN
+
+    def snapshot(self) -> BreakerSnapshot:
+        """A copy of the state for reporting."""
+        with self._lock:
+            return BreakerSnapshot(
+                self.service, self._state_locked(), self._failures, self._opened_at
+            )
+
+    def before_call(self) -> None:
+        """Admit a call or raise `CircuitOpenError`; in half-open only one probe is admitted."""
+        with self._lock:
+            state = self._state_locked()
+            if state is CircuitState.CLOSED:
+                return
+            if state is CircuitState.HALF_OPEN and not self._probe_in_flight:
+                self._probe_in_flight = True
+                logger.info("circuit %r half-open: letting one probe through", self.service)
+                return
+            assert self._opened_at is not None
+            retry_in = max(0.0, self.reset_timeout_s - (self._clock() - self._opened_at))
+            raise CircuitOpenError(
+                self.service,
+                failures=self._failures,
+                retry_in_s=retry_in,
+                probing=state is CircuitState.HALF_OPEN,
+            )
+
+    def record_success(self) -> None:
+        """The service answered: close the circuit and forget past failures."""
+        with self._lock:
+            if self._opened_at is not None:
+                logger.info("circuit %r closed: the service answered", self.service)
+            self._failures, self._opened_at, self._probe_in_flight = 0, None, False
+
+    def record_failure(self, exc: BaseException) -> None:
+        """Count `exc` if it says the service is failing; open the circuit at the threshold."""
+        if not self._counts(exc):
+            self.record_success()
+            return
+        with self._lock:
+            self._failures += 1
+            probe_failed = self._probe_in_flight
+            self._probe_in_flight = False
+            if probe_failed or self._failures >= self.failure_threshold:
+                self._opened_at = self._clock()
+                logger.warning(
+                    "circuit %r open after %d consecutive failures (last: %s)",
+                    self.service,
+                    self._failures,
+                    type(exc).__name__,
+                )
+
+    @contextmanager
+    def guard(self) -> Iterator[None]:
+        """Run the body as one call through the breaker (sync or async code inside)."""
+        self.before_call()
+        try:
+            yield
+        except CircuitOpenError:
+            raise
+        except Exception as exc:
+            self.record_failure(exc)
+            raise
+        except BaseException:
+            # Cancellation says nothing about the service; free the probe slot.
+            with self._lock:
+                self._probe_in_flight = False
+            raise
+        else:
+            self.record_success()
+
+    async def acall(self, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+        """Await `fn(*args, **kwargs)` through the breaker."""
+        with self.guard():
+            return await fn(*args, **kwargs)
+
+    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Call `fn(*args, **kwargs)` through the breaker."""
+        with self.guard():
+            return fn(*args, **kwargs)
+
+
+class BreakerRegistry:
+    """Process-wide breakers by service name (never stored in graph state)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._breakers: dict[str, CircuitBreaker] = {}
+
+    def get(
+        self,
+        service: str,
+        *,
+        failure_threshold: int = DEFAULT_FAILURE_THRESHOLD,
+        reset_timeout_s: float = DEFAULT_RESET_TIMEOUT_S,
+    ) -> CircuitBreaker:
+        """The breaker for `service`, created with these thresholds on first use."""
+        with self._lock:
+            breaker = self._breakers.get(service)
+            if breaker is None:
+                breaker = CircuitBreaker(
+                    service, failure_threshold=failure_threshold, reset_timeout_s=reset_timeout_s
+                )
+                self._breakers[service] = breaker
+            return breaker
+
+    def snapshots(self) -> list[BreakerSnapshot]:
+        """Every known breaker's state, sorted by service."""
+        with self._lock:
+            breakers = sorted(self._breakers.values(), key=lambda b: b.service)
+        return [b.snapshot() for b in breakers]
+
+    def degraded(self) -> list[str]:
+        """Services whose circuit is not closed (for the `degraded` metric)."""
+        return [s.service for s in self.snapshots() if s.state is not CircuitState.CLOSED]
+
+    def reset(self, service: str | None = None) -> None:
+        """Forget one breaker or all of them (tests, operator action)."""
+        with self._lock:
+            if service is None:
+                self._breakers.clear()
+            else:
+                self._breakers.pop(service, None)
+
+
+BREAKERS = BreakerRegistry()
+
+
+def breaker_for(
+    service: str,
+    *,
+    failure_threshold: int = DEFAULT_FAILURE_THRESHOLD,
+    reset_timeout_s: float = DEFAULT_RESET_TIMEOUT_S,
+) -> CircuitBreaker:
+    """The process-wide breaker for `service` (thresholds apply when it is first created)."""
+    return BREAKERS.get(
+        service, failure_threshold=failure_threshold, reset_timeout_s=reset_timeout_s
+    )
+
+
+def model_service(model: Any) -> str:
+    """Breaker key for a chat model: endpoint host (or class) plus model name.
+
+    Per model, not per host: one deployment can be down or unknown while another on the same
+    endpoint answers, which is exactly when a fallback model helps.
+    """
+    base_url = getattr(model, "openai_api_base", None) or getattr(model, "base_url", None)
+    where = type(model).__name__
+    if isinstance(base_url, str) and base_url:
+        where = base_url.split("://", 1)[-1].split("/", 1)[0]
+    name = getattr(model, "model_name", None) or getattr(model, "model", None) or "default"
+    return f"model:{where}/{name}"
+
+
+def with_breaker(runnable: Runnable[Any, T], breaker: CircuitBreaker) -> Runnable[Any, T]:
+    """Wrap a runnable (e.g. a tool-bound chat model) so every call goes through `breaker`."""
+
+    def invoke(value: Any, config: Any) -> T:
+        with breaker.guard():
+            return runnable.invoke(value, config)
+
+    async def ainvoke(value: Any, config: Any) -> T:
+        with breaker.guard():
+            return await runnable.ainvoke(value, config)
+
+    return RunnableLambda(invoke, afunc=ainvoke, name=f"breaker[{breaker.service}]")
+
+
+# --- model fallback --------------------------------------------------------------------------
+
+
+def _fallback_error_types() -> tuple[type[BaseException], ...]:
+    from langchain_core.exceptions import (
+        ModelAPIError,
+        ModelConnectionError,
+        ModelNotFoundError,
+        ModelRateLimitError,
+        ModelTimeoutError,
+    )
+
+    found: list[type[BaseException]] = [
+        *_TRANSIENT_TYPES,
+        CircuitOpenError,
+        ModelAPIError,
+        ModelConnectionError,
+        ModelNotFoundError,
+        ModelRateLimitError,
+        ModelTimeoutError,
+    ]
+    try:
+        import openai
+
+        found += [openai.RateLimitError, openai.InternalServerError, openai.NotFoundError]
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(found)
+
+
+FALLBACK_ERRORS = _fallback_error_types()
+"""Errors that mean "this model is unavailable": transient, open circuit, model not found.
+Bad requests and auth errors are not among them: the backup would most likely fail the same way."""
+
+
+def with_model_fallback(
+    primary: Runnable[Any, T], backup: Runnable[Any, T] | None
+) -> Runnable[Any, T]:
+    """`primary.with_fallbacks([backup])` on `FALLBACK_ERRORS`; `primary` when there is no backup.
+
+    Bind tools to both models first (`model.bind_tools(tools)`), then combine: a fallback
+    wrapper itself cannot bind tools.
+    """
+    if backup is None:
+        return primary
+    return primary.with_fallbacks([backup], exceptions_to_handle=FALLBACK_ERRORS)
+
+
+def backup_model(context: Any) -> Any | None:
+    """The chat model named by `Context.fallback_model`, or None when none is set."""
+    model_id = getattr(context, "fallback_model", None)
+    if not model_id:
+        return None
+    from nodes.model import load_chat_model
+
+    return load_chat_model(
+        model_id,
+        temperature=context.temperature,
+        timeout_s=context.request_timeout_s,
+        max_retries=context.max_retries,
+    )
+
+
+def resilient_model(
+    primary: Any,
+    context: Any,
+    *,
+    tools: Sequence[Any] = (),
+    backup: Any | None = None,
+) -> Runnable[Any, Any]:
+    """A chat model ready for a model node: tools bound, breaker-guarded, with a fallback.
+
+    Args:
+        primary: The chat model (e.g. from `resolve_model`).
+        context: The run's `Context`: `fallback_model`, `circuit_failure_threshold`,
+            `circuit_reset_s` (and the model settings used to build the backup).
+        tools: Tools to bind to both models.
+        backup: A backup chat model; default: the one `Context.fallback_model` names.
+
+    Each model goes through its own process-wide breaker (`model_service`), so a primary whose
+    circuit is open is skipped without a request and the backup answers at once.
+    """
+    backup = backup if backup is not None else backup_model(context)
+
+    def prepared(model: Any) -> Runnable[Any, Any]:
+        bound = model.bind_tools(list(tools)) if tools else model
+        breaker = breaker_for(
+            model_service(model),
+            failure_threshold=context.circuit_failure_threshold,
+            reset_timeout_s=context.circuit_reset_s,
+        )
+        return with_breaker(bound, breaker)
+
+    return with_model_fallback(prepared(primary), prepared(backup) if backup else None)
+
+
+async def sleep_retry_after(exc: BaseException, *, cap_s: float = MAX_RETRY_AFTER_S) -> bool:
+    """Wait out `exc`'s Retry-After (up to `cap_s`) in hand-written retry loops; True if waited."""
+    wait = retry_after_s(exc)
+    if wait is None or wait > cap_s:
+        return False
+    await asyncio.sleep(wait)
+    return True
+
+
+__all__ = [
+    "BREAKERS",
+    "FALLBACK_ERRORS",
+    "MAX_RETRY_AFTER_S",
+    "MODEL_RETRY",
+    "TOOL_RETRY",
+    "TRANSIENT_STATUS_CODES",
+    "BreakerRegistry",
+    "BreakerSnapshot",
+    "CircuitBreaker",
+    "CircuitOpenError",
+    "CircuitState",
+    "RetryAfterPolicy",
+    "backup_model",
+    "breaker_for",
+    "client_retries_taken",
+    "is_transient",
+    "model_service",
+    "resilient_model",
+    "retry_after_s",
+    "should_retry_model",
+    "should_retry_tool",
+    "sleep_retry_after",
+    "status_code_of",
+    "transient_retry",
+    "with_breaker",
+    "with_model_fallback",
+]

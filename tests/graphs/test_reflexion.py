@@ -1,0 +1,182 @@
+"""Reflexion: structure, fail → reflect → succeed (rubric and check function), giving up after
+max_trials, tools in the actor, and lessons carried to a later run through the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.store.memory import InMemoryStore
+
+from graphs.reflexion import build_graph
+from nodes.context import Context
+from nodes.critique import Evaluation, memory_key
+
+pytestmark = pytest.mark.anyio
+
+MERMAID_FILE = Path(__file__).with_name("reflexion.mmd")
+
+LESSON = "Add every term of the expression before answering."
+
+
+def verdict(passed: bool, feedback: str = "ok") -> dict[str, Any]:
+    return {"json": {"passed": passed, "feedback": feedback}}
+
+
+def reflection(lesson: str = LESSON, importance: float = 0.7) -> dict[str, Any]:
+    return {"json": {"diagnosis": "forgot a term", "lesson": lesson, "importance": importance}}
+
+
+def user_prompt(call: list[Any]) -> str:
+    return next(m.content for m in reversed(call) if isinstance(m, HumanMessage))
+
+
+def says_396(task: str, answer: str) -> bool:
+    return "396" in answer
+
+
+def test_structure_matches_checked_in_mermaid() -> None:
+    drawn = build_graph().get_graph().draw_mermaid()
+    assert drawn == MERMAID_FILE.read_text(encoding="utf-8")
+
+
+async def test_rubric_fail_then_reflect_then_succeed(scripted_model: Any) -> None:
+    model = scripted_model(
+        AIMessage("391"),
+        verdict(False, "391 misses the + 5."),
+        reflection(),
+        AIMessage("396"),
+        verdict(True, "correct"),
+    )
+    result = await build_graph(model=model).ainvoke(
+        {"task": "17 * 23 + 5?", "rubric": "The number must be exact."}
+    )
+
+    assert result["success"] is True
+    assert result["error"] is None
+    assert result["final_answer"] == "396"
+    assert result["trials"] == 2
+    assert result["reflections"] == [LESSON]
+    assert [(a["answer"], a["passed"]) for a in result["attempts"]] == [
+        ("391", False),
+        ("396", True),
+    ]
+    assert len(model.calls) == 5  # actor, evaluate, reflect, actor, evaluate
+    assert result["usage"]["scripted"]["calls"] == 5
+    assert "The number must be exact." in user_prompt(model.calls[1])
+    assert "391 misses the + 5." in user_prompt(model.calls[2])
+    assert LESSON not in user_prompt(model.calls[0])
+    assert LESSON in user_prompt(model.calls[3])  # the retry sees the reflection
+
+
+async def test_check_function_evaluates_without_model_calls(scripted_model: Any) -> None:
+    model = scripted_model(AIMessage("391"), reflection(), AIMessage("It is 396."))
+    result = await build_graph(model=model, check=says_396).ainvoke({"task": "17 * 23 + 5?"})
+
+    assert result["success"] is True
+    assert len(model.calls) == 3  # actor, reflect, actor
+    assert result["attempts"][0]["feedback"] == "the check failed"
+
+
+async def test_async_check_returning_an_evaluation(scripted_model: Any) -> None:
+    async def check(task: str, answer: str) -> Evaluation:
+        return Evaluation(passed=answer == "ok", feedback=f"got {answer!r}", score=0.5)
+
+    model = scripted_model(AIMessage("ok"))
+    result = await build_graph(model=model, check=check).ainvoke({"task": "say ok"})
+    assert result["success"] is True
+    assert result["attempts"][0]["score"] == 0.5
+    assert len(model.calls) == 1
+
+
+async def test_gives_up_after_max_trials_without_store(scripted_model: Any) -> None:
+    model = scripted_model(AIMessage("a1"), reflection("lesson one"), AIMessage("a2"))
+    result = await build_graph(model=model, check=says_396).ainvoke(
+        {"task": "t"}, context=Context(reflexion_max_trials=2)
+    )
+
+    assert result["success"] is False
+    assert result["final_answer"] == "a2"
+    assert "no attempt passed the evaluation in 2 trial(s)" in result["error"]
+    # No reflection after the last failure: nothing could use it without a store.
+    assert len(model.calls) == 3
+    assert result["reflections"] == ["lesson one"]
+
+
+async def test_actor_uses_tools(scripted_model: Any) -> None:
+    model = scripted_model(
+        AIMessage(
+            "",
+            tool_calls=[{"name": "calculate", "args": {"expression": "17*23+5"}, "id": "c1"}],
+        ),
+        AIMessage("396"),
+    )
+    result = await build_graph(model=model, check=says_396).ainvoke({"task": "17*23+5?"})
+
+    assert result["success"] is True
+    assert [(r["tool"], r["ok"]) for r in result["tool_results"]] == [("calculate", True)]
+    tool_message = model.calls[1][-1]
+    assert isinstance(tool_message, ToolMessage) and "396" in tool_message.content
+
+
+async def test_reflection_is_remembered_and_recalled_by_a_later_run(scripted_model: Any) -> None:
+    store = InMemoryStore()
+    model = scripted_model(AIMessage("391"), reflection(), AIMessage("396"))
+    graph = build_graph(model=model, check=says_396, checkpointer=InMemorySaver(), store=store)
+    ada = Context(user_id="ada", reflexion_max_trials=1)
+
+    first = await graph.ainvoke(
+        {"task": "17 * 23 + 5?"}, {"configurable": {"thread_id": "run-1"}}, context=ada
+    )
+    assert first["success"] is False
+    assert first["recalled_reflections"] == []
+    assert len(model.calls) == 2  # actor, then a reflection kept for later runs
+
+    items = await store.asearch(("memories", "ada", "procedural"))
+    assert [i.key for i in items] == [memory_key(LESSON)]
+    value = items[0].value
+    assert value["content"] == LESSON
+    assert value["kind"] == "procedural" and value["source"] == "reflexion"
+    assert value["task"] == "17 * 23 + 5?"
+    assert value["importance"] == 0.7
+    assert value["created_at"].endswith("+00:00")
+
+    second = await graph.ainvoke(
+        {"task": "17 * 23 + 5?"}, {"configurable": {"thread_id": "run-2"}}, context=ada
+    )
+    assert second["success"] is True
+    assert second["recalled_reflections"] == [LESSON]
+    assert LESSON in user_prompt(model.calls[2])
+    assert len(model.calls) == 3
+
+
+async def test_recalled_lessons_stay_with_their_user(scripted_model: Any) -> None:
+    store = InMemoryStore()
+    await store.aput(
+        ("memories", "ada", "procedural"),
+        memory_key("Ada's lesson"),
+        {"content": "Ada's lesson", "kind": "procedural", "importance": 0.9},
+    )
+    model = scripted_model(AIMessage("396"))
+    graph = build_graph(model=model, check=says_396, store=store)
+    result = await graph.ainvoke({"task": "t"}, context=Context(user_id="bob"))
+
+    assert result["recalled_reflections"] == []
+    assert "Ada's lesson" not in user_prompt(model.calls[0])
+
+
+async def test_same_lesson_twice_updates_instead_of_duplicating(scripted_model: Any) -> None:
+    store = InMemoryStore()
+    model = scripted_model(
+        AIMessage("1"),
+        reflection(),
+        AIMessage("2"),
+        reflection("  add every TERM of the expression before answering."),
+    )
+    graph = build_graph(model=model, check=says_396, store=store)
+    await graph.ainvoke({"task": "t"}, context=Context(reflexion_max_trials=2))
+
+    assert len(await store.asearch(("memories", "anonymous", "procedural"))) == 1
