@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from langgraph.runtime import Runtime
 
+from nodes.identity import server_user_id
+
 ModelRole = Literal["agent", "planner", "worker", "judge", "router", "critic"]
 
 DEFAULT_MODEL = "openai:gpt-4.1-mini"
@@ -354,7 +356,19 @@ class Context:
 
 
 def context_of(runtime: Runtime[Context] | None) -> Context:
-    """Return the run's Context; a Python caller that passes none gets the defaults."""
+    """Return the run's Context; a Python caller that passes none gets the defaults.
+
+    On a LangGraph server with auth on, `user_id` is the authenticated user (the thread owner),
+    whatever the caller put in the context (see nodes/identity.py).
+    """
+    ctx = _declared_context(runtime)
+    server_user = server_user_id()
+    if server_user is None or server_user == ctx.user_id:
+        return ctx
+    return dataclasses.replace(ctx, user_id=server_user)
+
+
+def _declared_context(runtime: Runtime[Context] | None) -> Context:
     ctx = getattr(runtime, "context", None)
     if ctx is None:
         return Context()

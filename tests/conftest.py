@@ -52,8 +52,17 @@ def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket.socket, "connect_ex", guarded_connect_ex)
     monkeypatch.setenv("LANGSMITH_TRACING", "false")
     monkeypatch.setenv("LANGCHAIN_TRACING_V2", "false")
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "LANGSMITH_API_KEY"):
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "LANGSMITH_API_KEY", "DATABASE_URL"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _private_weft_files(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Audit log, outbox and file sandbox live in a temp dir, never in the repo's ./.weft."""
+    home = tmp_path_factory.mktemp("weft-home")
+    monkeypatch.setenv("WEFT_AUDIT_LOG", str(home / "audit.jsonl"))
+    monkeypatch.setenv("WEFT_OUTBOX", str(home / "outbox.sqlite"))
+    monkeypatch.setenv("WEFT_SANDBOX_ROOT", str(home / "sandbox"))
 
 
 @pytest.fixture

@@ -55,6 +55,8 @@ RUNNER = Path(__file__).with_name("_sandbox_runner.py")
 MAX_CODE_CHARS = 20_000
 MAX_INPUT_CHARS = 100_000
 _MARKER = "__weft_sandbox__"
+# How long to wait for a killed child's exit and pipes before giving up on them.
+_GRACE_S = 5.0
 _NOBODY = 65534
 
 ALLOWED_MODULES: frozenset[str] = frozenset(
@@ -180,12 +182,14 @@ class SandboxRun:
 
 async def _read_capped(stream: asyncio.StreamReader, cap: int, exceeded: asyncio.Event) -> bytes:
     data = bytearray()
+    # Keep draining past the cap: asyncio only reports the process finished once its pipes
+    # reach EOF, and a reader that stops lets the pipe back up (flow control) forever.
     while chunk := await stream.read(65536):
         room = cap - len(data)
-        data += chunk[: max(room, 0)]
+        if room > 0:
+            data += chunk[:room]
         if len(chunk) > room:
             exceeded.set()
-            break
     return bytes(data)
 
 
@@ -273,11 +277,17 @@ async def _supervise(
     timed_out = not done
     if timed_out or exceeded.is_set():
         _kill_group(process)
-    exit_code = await wait_task
+    await asyncio.wait({wait_task}, timeout=_GRACE_S)
     # Grandchildren (if any escaped the process limit) may hold the pipes open.
     _kill_group(process)
     exceeded_task.cancel()
-    stdout, stderr = await asyncio.gather(out_task, err_task)
+    finished, stuck = await asyncio.wait({out_task, err_task, wait_task}, timeout=_GRACE_S)
+    for task in stuck:
+        logger.warning("sandbox pipes still open %.0f s after the kill; giving up", _GRACE_S)
+        task.cancel()
+    exit_code = process.returncode
+    stdout = out_task.result() if out_task in finished else b""
+    stderr = err_task.result() if err_task in finished else b""
     status_line, _, rest = stderr.decode("utf-8", "replace").partition("\n")
     status: dict[str, Any] = {}
     if status_line.startswith(_MARKER):

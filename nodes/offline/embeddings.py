@@ -44,9 +44,12 @@ def embeddings_response(body: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
         raise ValueError(f"'input' must be a string or a list of strings, got {type(raw).__name__}")
     as_base64 = body.get("encoding_format") == "base64"
+    requested = body.get("dimensions")
+    # OpenAI's text-embedding-3 models honour `dimensions`; so does this stand-in.
+    dimensions = requested if isinstance(requested, int) and requested > 0 else EMBEDDING_DIMENSIONS
     data = []
     for index, text in enumerate(texts):
-        vector = hashed_embedding(text)
+        vector = hashed_embedding(text, dimensions)
         embedding: Any = (
             base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
             if as_base64

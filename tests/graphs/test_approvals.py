@@ -155,6 +155,26 @@ async def test_one_interrupt_for_all_calls_then_approve_runs_each_exactly_once(
     assert len(events(audit_sink, "policy_decision")) == 3
 
 
+async def test_earlier_side_effects_are_not_repeated_by_a_later_resume(
+    scripted_model: Any,
+) -> None:
+    post_note, executions = counting_tool()
+    model = scripted_model(
+        AIMessage("", tool_calls=[call("post_note", {"text": "first"}, "c1")]),
+        AIMessage("", tool_calls=[call("post_note", {"text": "second"}, "c2")]),
+        AIMessage("Both posted."),
+    )
+    graph = build_agent(tools=[post_note], model=model, checkpointer=InMemorySaver())
+    await graph.ainvoke(ask("post two notes"), thread())
+    second_pause = await graph.ainvoke(Command(resume="approve"), thread())
+    assert [c["id"] for c in second_pause["__interrupt__"][0].value["calls"]] == ["c2"]
+    assert executions == [("first", "t1:c1")]
+
+    result = await graph.ainvoke(Command(resume="approve"), thread())
+    assert result["final_answer"] == "Both posted."
+    assert executions == [("first", "t1:c1"), ("second", "t1:c2")]
+
+
 async def test_outbox_email_is_sent_once_across_interrupt_and_resume(
     scripted_model: Any, outbox: Outbox
 ) -> None:
@@ -556,7 +576,7 @@ async def test_tool_output_cannot_close_its_own_delimiter(scripted_model: Any) -
     assert "&lt;/tool_output>" in unwrap_tool_output(content)
 
 
-async def test_tool_errors_stay_model_errors_and_bugs_raise(scripted_model: Any) -> None:
+async def test_tool_exceptions_stay_model_errors(scripted_model: Any) -> None:
     @tool("look_up")
     def look_up(key: str) -> str:
         """Look up a key.

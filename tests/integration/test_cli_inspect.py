@@ -84,6 +84,7 @@ def test_run_and_inspect_on_sqlite(
         assert expected in human
 
 
+@pytest.mark.postgres
 def test_run_and_inspect_on_postgres_from_database_url(
     use_script: Callable[[Any], Any],
     capsys: pytest.CaptureFixture[str],
@@ -97,6 +98,7 @@ def test_run_and_inspect_on_postgres_from_database_url(
     assert report["database"].startswith("postgres:postgresql://postgres@127.0.0.1:")
 
 
+@pytest.mark.postgres
 def test_run_accepts_a_postgres_url_in_db(
     use_script: Callable[[Any], Any],
     capsys: pytest.CaptureFixture[str],

@@ -105,7 +105,7 @@ def _crash_and_resume(graph: str, db: str, tmp_path: Path) -> dict[str, Any]:
     }
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return str(tmp_path / "checkpoints.sqlite")

@@ -84,7 +84,7 @@ def test_durability_is_decided_for_every_registered_graph() -> None:
     assert undecided == [], f"choose a durability mode in nodes/persistence.py for {undecided}"
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def setting(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "memory":
         return "memory"

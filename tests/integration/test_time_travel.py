@@ -44,7 +44,7 @@ def _answer(values: dict[str, Any]) -> str:
     return "42" if "42" in text else "48" if "48" in text else text
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def setting(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return str(tmp_path / "threads.sqlite")

@@ -440,10 +440,19 @@ async def test_tool_node_supplies_the_key_and_a_replayed_call_sends_nothing(
     first = await graph.ainvoke({"messages": [HumanMessage("go"), request]}, config)
     replay = await graph.ainvoke({"messages": [request]}, config)
 
+    # The two calls run concurrently, so which row gets id 1 is not fixed.
+    rows = sorted(outbox.messages(), key=lambda r: r["kind"])
+    ids = {r["kind"]: r["id"] for r in rows}
     replies = [m.content for m in first["messages"] if isinstance(m, ToolMessage)]
-    assert replies == ["Email sent to bob@example.com (message 1).", "Ticket 2 created (normal)."]
-    assert "not sent again" in replay["messages"][-2].content
-    rows = outbox.messages()
+    assert replies == [
+        f"Email sent to bob@example.com (message {ids['email']}).",
+        f"Ticket {ids['ticket']} created (normal).",
+    ]
+    replayed = [m.content for m in replay["messages"] if isinstance(m, ToolMessage)][-2:]
+    assert replayed == [
+        f"Already sent earlier as message {ids['email']}; not sent again.",
+        f"Ticket {ids['ticket']} already exists for this request; no new ticket created.",
+    ]
     assert [(r["kind"], r["idempotency_key"], r["attempts"]) for r in rows] == [
         ("email", "thread-9:e1", 2),
         ("ticket", "thread-9:k1", 2),

@@ -22,8 +22,8 @@ from tools.python_sandbox import (
 
 pytestmark = pytest.mark.anyio
 
-# Small limits keep the kill paths fast; the tool's defaults are tested for the quick cases.
-FAST = SandboxLimits(cpu_s=1, wall_s=3.0)
+# Limits for runs expected to finish: a generous wall clock keeps busy CI machines from timing out.
+FAST = SandboxLimits(cpu_s=2, wall_s=30.0)
 
 
 async def test_runs_code_with_json_input_and_returns_stdout() -> None:
@@ -206,3 +206,12 @@ async def test_agent_run_continues_after_a_blocked_program(scripted_model: Any) 
     assert isinstance(tool_message, ToolMessage) and tool_message.status == "error"
     assert "'os' is not allowed" in str(tool_message.content)
     assert result["final_answer"] == "I cannot use os in the sandbox."
+
+
+async def test_concurrent_runs_do_not_trip_each_others_process_limit() -> None:
+    # The process limit counts per uid and every run shares the sandbox uid.
+    import asyncio
+
+    code = "import time\ntime.sleep(0.3)\nprint(INPUT)"
+    runs = await asyncio.gather(*(execute(code, i, limits=FAST) for i in range(4)))
+    assert [(r.exit_code, r.stdout.strip()) for r in runs] == [(0, str(i)) for i in range(4)]
