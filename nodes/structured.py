@@ -68,7 +68,8 @@ async def ask_structured(
     usage: dict[str, ModelUsage] = {}
     error: Any = None
     for _ in range(max(1, attempts)):
-        result = await runnable.ainvoke(conversation)
+        # include_raw=True always returns the {"raw", "parsed", "parsing_error"} mapping.
+        result: dict[str, Any] = await runnable.ainvoke(conversation)  # type: ignore[assignment]
         raw = result.get("raw")
         usage = add_usage(usage, usage_update(model_id, getattr(raw, "usage_metadata", None)))
         parsed = result.get("parsed")

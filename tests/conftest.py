@@ -57,7 +57,9 @@ def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _private_weft_files(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _private_weft_files(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Audit log, outbox and file sandbox live in a temp dir, never in the repo's ./.weft."""
     home = tmp_path_factory.mktemp("weft-home")
     monkeypatch.setenv("WEFT_AUDIT_LOG", str(home / "audit.jsonl"))
@@ -94,9 +96,7 @@ def llm_server() -> Iterator[Any]:
 
 
 @pytest.fixture
-def use_script(
-    llm_server: Any, monkeypatch: pytest.MonkeyPatch
-) -> Callable[[Any], Any]:
+def use_script(llm_server: Any, monkeypatch: pytest.MonkeyPatch) -> Callable[[Any], Any]:
     """Point OPENAI_BASE_URL at the session's scripted server and load a script into it."""
     from nodes.offline import load_script
 

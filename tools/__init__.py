@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from langchain_core.tools import BaseTool
 
-from tools.builtin import calculate, get_current_time
+from tools.calculator import calculate
+from tools.clock import get_current_time
 
 
 def builtin_tools() -> list[BaseTool]:

@@ -71,9 +71,10 @@ def evaluate(expression: str) -> int | float:
     if sum(1 for _ in ast.walk(tree)) > MAX_NODES:
         raise CalculationError(f"expression has more than {MAX_NODES} parts; split it up")
     try:
-        return _eval(tree.body)
+        value: int | float = _eval(tree.body)
     except (ZeroDivisionError, OverflowError, ValueError) as exc:
         raise CalculationError(f"cannot evaluate {expression!r}: {exc}") from None
+    return value
 
 
 def _eval(node: ast.expr) -> Any:

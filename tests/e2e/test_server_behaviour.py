@@ -261,7 +261,8 @@ def ops_server(llm_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Ite
     workdir = tmp_path_factory.mktemp("langgraph-ops")
     repo = Path(__file__).resolve().parents[2]
     config = json.loads((repo / "langgraph.json").read_text())
-    config["webhooks"] = {"url": {"disable_loopback": False}}  # tests only: receiver on loopback
+    # Tests only: the receiver listens on plain http on loopback, which the defaults refuse.
+    config["webhooks"] = {"url": {"disable_loopback": False, "require_https": False}}
     (workdir / "langgraph.ops.json").write_text(json.dumps(config))
     env = {
         **os.environ,

@@ -54,7 +54,15 @@ def test_unsuccessful_run_exits_1_and_says_why(
 ) -> None:
     use_script(NAME_SCRIPT)
     code = main(
-        ["run", "react", "loop", "--db", str(tmp_path / "w.sqlite"), "--context", "max_iterations=2"]
+        [
+            "run",
+            "react",
+            "loop",
+            "--db",
+            str(tmp_path / "w.sqlite"),
+            "--context",
+            "max_iterations=2",
+        ]
     )
     assert code == 1
     assert "max_iterations (2)" in capsys.readouterr().err

@@ -9,7 +9,12 @@ from nodes.context import Context, context_from_mapping, context_of, parse_conte
 
 def test_cli_assignments_are_converted_to_field_types() -> None:
     ctx = parse_context_assignments(
-        ["max_iterations=4", "temperature=0.5", "tools=calculate, get_current_time", "judge_model=none"]
+        [
+            "max_iterations=4",
+            "temperature=0.5",
+            "tools=calculate, get_current_time",
+            "judge_model=none",
+        ]
     )
     assert ctx.max_iterations == 4
     assert ctx.temperature == 0.5

@@ -34,7 +34,9 @@ def test_a_base_url_alone_is_enough_for_local_servers(monkeypatch: pytest.Monkey
     assert model.request_timeout == 5  # type: ignore[attr-defined]
 
 
-def test_build_graph_override_beats_context(scripted_model: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_build_graph_override_beats_context(
+    scripted_model: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "k")
     judge = scripted_model("x", model_name="judge-model")
     ctx = Context(model="openai:base")

@@ -1,4 +1,5 @@
-"""The four packages are this repo's (PyPI has unrelated ones), and the registry matches the server config."""
+"""The four packages are this repo's (PyPI has unrelated ones); the registry matches the server
+config."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ def test_top_level_packages_resolve_to_this_repo(package: str) -> None:
 def test_langgraph_json_registers_exactly_the_cli_graphs() -> None:
     config = json.loads((REPO / "langgraph.json").read_text())
     registered = {
-        graph_id: (entry["path"], entry["description"]) for graph_id, entry in config["graphs"].items()
+        graph_id: (entry["path"], entry["description"])
+        for graph_id, entry in config["graphs"].items()
     }
     assert registered == {g.graph_id: (g.path, g.description) for g in GRAPHS.values()}
 
