@@ -23,6 +23,7 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
+import httpx
 from langgraph_sdk import Auth, get_client
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -103,15 +104,12 @@ def build_resume(
         if decision not in DECISIONS:
             raise InboxRequestError(
                 400,
-                f"decision for {call_id!r} is {decision!r}; expected one of "
-                f"{', '.join(DECISIONS)}",
+                f"decision for {call_id!r} is {decision!r}; expected one of {', '.join(DECISIONS)}",
             )
         item: dict[str, Any] = {"decision": decision, "reviewer": reviewer}
         if decision == "edit":
             if not isinstance(raw.get("args"), Mapping):
-                raise InboxRequestError(
-                    400, f"an edit of {call_id!r} needs 'args' as an object"
-                )
+                raise InboxRequestError(400, f"an edit of {call_id!r} needs 'args' as an object")
             item["args"] = dict(raw["args"])
         if raw.get("comment"):
             item["comment"] = str(raw["comment"])
@@ -163,7 +161,9 @@ async def answer_approval(request: Request) -> Response:
         client = get_client()
         try:
             thread = await client.threads.get(thread_id)
-        except Exception:  # the SDK raises httpx errors for 404/422
+        except httpx.HTTPStatusError as exc:  # 404 unknown id, 422 not a UUID
+            if exc.response.status_code not in (404, 422):
+                raise
             raise InboxRequestError(404, f"no thread {thread_id!r}") from None
         metadata = thread.get("metadata") or {}
         if not can_see(user, metadata):
@@ -181,13 +181,19 @@ async def answer_approval(request: Request) -> Response:
             entry, body.get("decisions"), reviewer=reviewer, only_interrupt=all_interrupts == 1
         )
         context = await _resume_context(client, thread_id, metadata)
-        run = await client.runs.create(
-            thread_id,
-            metadata.get("assistant_id") or entry["graph_id"],
-            command={"resume": resume},
-            context=context,
-            multitask_strategy="reject",
-        )
+        try:
+            run = await client.runs.create(
+                thread_id,
+                metadata.get("assistant_id") or entry["graph_id"],
+                command={"resume": resume},
+                context=context,
+                multitask_strategy="reject",
+            )
+        except httpx.HTTPStatusError as exc:
+            # 409: another answer (or run) got there first; the thread is busy resuming.
+            if exc.response.status_code != 409:
+                raise
+            raise InboxRequestError(409, f"thread {thread_id!r} is already running") from None
     except InboxRequestError as exc:
         return _error(exc)
     logger.info("inbox: %s answered %s on thread %s", reviewer, sorted(resume), thread_id)
