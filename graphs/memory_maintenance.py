@@ -1,11 +1,11 @@
 """Memory maintenance: de-duplicate, consolidate old episodes into insights, promote, prune.
 
 find_users → deduplicate → consolidate → promote → prune → report. Runs over every user
-with memories in the store (or the `user_ids` given), typically on a schedule with the
-server's cron. The rules are deterministic and documented in `memory/maintenance.py`; the only
-model call is `consolidate`: one structured call per user with at least `min_episodes` old,
-unconsolidated episodes (role `planner`). A failing store ends the run with
-`degraded=["memory"]` and success=false instead of raising.
+with memories in the store, in every organisation (narrowed by `user_ids` / `org_ids`),
+typically on a schedule with the server's cron. The rules are deterministic and documented
+in `memory/maintenance.py`; the only model call is `consolidate`: one structured call per
+user with at least `min_episodes` old, unconsolidated episodes (role `planner`). A failing
+store ends the run with `degraded=["memory"]` and success=false instead of raising.
 """
 
 from __future__ import annotations
@@ -25,17 +25,20 @@ from typing_extensions import TypedDict
 
 from memory.maintenance import (
     MaintenancePolicy,
+    MemoryOwner,
     deduplicate,
     episodes_to_consolidate,
     mark_consolidated,
     memory_users,
     promote,
     prune,
+    sweep_store_ttl,
 )
 from memory.manager import MemoryManager, MemoryUnavailableError, manager_for
 from nodes.context import Context, context_of
 from nodes.model import ModelOverride
 from nodes.prompts.memory import CONSOLIDATE_EPISODES_PROMPT
+from nodes.resilience import MODEL_NODE_TIMEOUT, MODEL_RETRY
 from nodes.state import RunAccounting, RunOutcome, add_usage, merge_degraded
 from nodes.structured import ask_structured
 
@@ -69,7 +72,9 @@ class MaintenanceInput(TypedDict):
     """What a caller (or a cron job) sends; every key is optional."""
 
     user_ids: NotRequired[list[str] | None]
-    """Users to maintain; default: every user with memories."""
+    """Users to maintain (in any organisation); default: every user with memories."""
+    org_ids: NotRequired[list[str] | None]
+    """Organisations to maintain; default: every org, and the users outside any org."""
     dedup_threshold: NotRequired[float]
     """Cosine similarity at which two memories count as duplicates (default 0.92)."""
     episode_age_days: NotRequired[float]
@@ -90,8 +95,8 @@ class MaintenanceOutput(RunOutcome, RunAccounting):
 class MaintenanceState(MaintenanceInput, MaintenanceOutput):
     """Full state of the maintenance graph."""
 
-    users: NotRequired[list[str]]
-    """The users this run maintains (found by `find_users`)."""
+    users: NotRequired[list[list[str | None]]]
+    """The `[user_id, org_id]` pairs this run maintains (found by `find_users`)."""
 
 
 def _policy(state: MaintenanceState) -> MaintenancePolicy:
@@ -123,17 +128,24 @@ def build_graph(
 
     def managers(runtime: Runtime[Context], state: MaintenanceState) -> list[MemoryManager]:
         assert runtime.store is not None  # find_users stops the run without a store
-        return [manager_for(runtime.store, user) for user in state.get("users", [])]
+        return [
+            manager_for(runtime.store, str(user), org_id=org)
+            for user, org in state.get("users", [])
+        ]
 
     async def find_users(state: MaintenanceState, runtime: Runtime[Context]) -> dict[str, Any]:
-        """Pick the users to maintain. Reads `user_ids`; writes `users`, `report`."""
+        """Pick the users to maintain. Reads `user_ids`, `org_ids`; writes `users`, `report`."""
         if runtime.store is None:
             return {"degraded": ["memory"], "success": False, "error": "no store configured"}
         try:
-            users = state.get("user_ids") or await memory_users(runtime.store)
+            owners = await memory_users(runtime.store)
         except MemoryUnavailableError as exc:
             return _failed(exc)
-        return {"users": list(users), "report": {"users": len(users)}}
+        owners = selected_owners(owners, state.get("user_ids"), state.get("org_ids"))
+        return {
+            "users": [[o.user_id, o.org_id] for o in owners],
+            "report": {"users": len(owners)},
+        }
 
     async def dedup_step(state: MaintenanceState, runtime: Runtime[Context]) -> dict[str, Any]:
         """Merge near-duplicate memories. Writes `report.deduplicated`."""
@@ -202,11 +214,13 @@ def build_graph(
 
     async def prune_step(state: MaintenanceState, runtime: Runtime[Context]) -> dict[str, Any]:
         """Delete expired and stale low-importance memories. Writes `report.pruned`."""
+        assert runtime.store is not None
         try:
+            swept = await sweep_store_ttl(runtime.store)
             counts = [await prune(m, _policy(state)) for m in managers(runtime, state)]
         except MemoryUnavailableError as exc:
             return _failed(exc)
-        return {"report": {"pruned": sum(counts)}}
+        return {"report": {"pruned": swept + sum(counts)}}
 
     def report(state: MaintenanceState) -> dict[str, Any]:
         """Summarise the run. Writes `final_answer`, `success`, `error`, `report`."""
@@ -224,7 +238,9 @@ def build_graph(
     )
     builder.add_node("find_users", find_users)
     builder.add_node("deduplicate", dedup_step)
-    builder.add_node("consolidate", consolidate)
+    builder.add_node(
+        "consolidate", consolidate, retry_policy=MODEL_RETRY, timeout=MODEL_NODE_TIMEOUT
+    )
     builder.add_node("promote", promote_step)
     builder.add_node("prune", prune_step)
     builder.add_node("report", report)
@@ -256,6 +272,17 @@ def after_consolidate(state: MaintenanceState) -> Literal["promote", "report"]:
 def after_promote(state: MaintenanceState) -> Literal["prune", "report"]:
     """Prune next, unless the store failed."""
     return "report" if state.get("success") is False else "prune"
+
+
+def selected_owners(
+    owners: list[MemoryOwner], user_ids: list[str] | None, org_ids: list[str] | None
+) -> list[MemoryOwner]:
+    """`owners` narrowed to `user_ids` (any org) and `org_ids` (None/empty: no narrowing)."""
+    return [
+        o
+        for o in owners
+        if (not user_ids or o.user_id in user_ids) and (not org_ids or o.org_id in org_ids)
+    ]
 
 
 def input_from_text(text: str) -> dict[str, Any]:

@@ -4,12 +4,14 @@ recall → actor (a ReAct sub-agent with tools) → evaluate → pass: done | fa
 up to `Context.reflexion_max_trials` attempts. The evaluator is either a check function given to
 `build_graph(check=...)` (tests, a tool result, any deterministic check) or a rubric judged by a
 structured model call (the input's `rubric`, or a default one). Each reflection is a structured
-call producing a lesson; when the run has a store, lessons are saved as procedural memories of
-`Context.user_id` and recalled into the actor's prompt on later runs (nodes/critique.py).
+call producing a lesson; when memory is on (`Context.memory_enabled` and a store), lessons are
+saved through `MemoryManager` as procedural memories of the run's user scoped to Reflexion, and
+recalled into the actor's prompt on later runs (nodes/critique.py). A failing store never fails
+the run: it continues with the lessons of this run only and reports `degraded=["memory"]`.
 
 Model calls, for t attempts: the actor's calls per attempt (1 without tools), plus 1 per attempt
 for a rubric evaluator (0 with a check function), plus 1 reflection per failed attempt that is
-followed by a retry — and one for the last failed attempt when a store can keep its lesson.
+followed by a retry — and one for the last failed attempt when memory can keep its lesson.
 Example: fail then pass, no tools, rubric: 1 + 1 + 1 + 1 + 1 = 5 calls.
 """
 
@@ -34,6 +36,12 @@ from typing_extensions import TypedDict
 from nodes.agent import build_agent
 from nodes.context import Context, context_of
 from nodes.critique import Evaluation, Reflection, recall_lessons, remember_lesson
+from nodes.memory_nodes import (
+    DEGRADED_MEMORY,
+    ESCAPE_FOR_PROMPT,
+    MEMORY_ERRORS,
+    memory_available,
+)
 from nodes.model import ModelOverride
 from nodes.prompts.reflection import (
     ACTOR_LESSONS_BLOCK,
@@ -45,7 +53,8 @@ from nodes.prompts.reflection import (
     REFLECT_SYSTEM_PROMPT,
     REFLECT_USER_PROMPT,
 )
-from nodes.state import RunAccounting, RunOutcome
+from nodes.resilience import MODEL_NODE_TIMEOUT, MODEL_RETRY
+from nodes.state import DegradedChannel, RunAccounting, RunOutcome
 from nodes.structured import ask_structured
 
 logger = logging.getLogger(__name__)
@@ -77,7 +86,7 @@ class ReflexionInput(TypedDict):
     omitted. Ignored when the graph was built with a check function."""
 
 
-class ReflexionOutput(RunOutcome, RunAccounting):
+class ReflexionOutput(RunOutcome, RunAccounting, DegradedChannel):
     """What Reflexion reports."""
 
     attempts: NotRequired[list[Attempt]]
@@ -116,7 +125,9 @@ async def _run_check(check: CheckFunction, task: str, answer: str) -> Evaluation
 def _lessons_block(lessons: Sequence[str]) -> str:
     if not lessons:
         return ""
-    return ACTOR_LESSONS_BLOCK.format(reflections="\n".join(f"- {x}" for x in lessons))
+    # Lessons are model-written and may quote tool output: one escaped line each.
+    lines = "\n".join(f"- {ESCAPE_FOR_PROMPT(x)}" for x in lessons)
+    return ACTOR_LESSONS_BLOCK.format(reflections=lines)
 
 
 def build_graph(
@@ -136,7 +147,8 @@ def build_graph(
         check: Deterministic evaluator `check(task, answer) -> Evaluation | bool` (sync or
             async) used instead of the rubric model call.
         checkpointer: Saver for threads (None for the server, which brings its own).
-        store: Long-term store for lessons (None for the server, which brings its own).
+        store: Long-term store for lessons, used when `Context.memory_enabled` (None for the
+            server, which brings its own).
     """
     actor_agent = build_agent(
         tools=tools, model=model, system_prompt=ACTOR_SYSTEM_PROMPT, name="reflexion_actor"
@@ -146,14 +158,20 @@ def build_graph(
         """Start a run: recall the user's past lessons. Reads `task`; resets the run's keys."""
         ctx = context_of(runtime)
         lessons: list[str] = []
-        if runtime.store is not None:
-            lessons = await recall_lessons(
-                runtime.store,
-                user_id=ctx.user_id,
-                task=state["task"],
-                limit=ctx.reflexion_recall_limit,
-            )
+        degraded: dict[str, Any] = {}
+        if ctx.memory_enabled and runtime.store is None:
+            degraded = {"degraded": [DEGRADED_MEMORY]}
+        elif memory_available(ctx, runtime.store):
+            assert runtime.store is not None
+            try:
+                lessons = await recall_lessons(
+                    runtime.store, context=ctx, task=state["task"], limit=ctx.reflexion_recall_limit
+                )
+            except MEMORY_ERRORS as exc:
+                logger.warning("reflexion runs without past lessons: %s", exc)
+                degraded = {"degraded": [DEGRADED_MEMORY]}
         return {
+            **degraded,
             "recalled_reflections": lessons,
             "reflections": [],
             "attempts": [],
@@ -235,8 +253,9 @@ def build_graph(
             {"event": "evaluated", "trial": latest["trial"], "passed": verdict.passed}
         )
         retry_left = latest["trial"] < max(1, ctx.reflexion_max_trials)
-        # A failure still teaches something worth keeping when a store can carry it forward.
-        wants_reflection = not verdict.passed and (retry_left or runtime.store is not None)
+        # A failure still teaches something worth keeping when memory can carry it forward.
+        keeps = memory_available(ctx, runtime.store)
+        wants_reflection = not verdict.passed and (retry_left or keeps)
         return Command(
             goto="reflect" if wants_reflection else "finish",
             update={"attempts": attempts, "usage": usage},
@@ -270,19 +289,22 @@ def build_graph(
             model=model,
         )
         lesson = answer.value.lesson.strip()
-        if runtime.store is not None and lesson:
-            await remember_lesson(
-                runtime.store,
-                user_id=ctx.user_id,
-                lesson=lesson,
-                task=state["task"],
-                importance=answer.value.importance,
-            )
+        update: dict[str, Any] = {"reflections": [*earlier, lesson], "usage": answer.usage}
+        if memory_available(ctx, runtime.store) and lesson:
+            assert runtime.store is not None
+            try:
+                await remember_lesson(
+                    runtime.store,
+                    context=ctx,
+                    lesson=lesson,
+                    task=state["task"],
+                    importance=answer.value.importance,
+                )
+            except MEMORY_ERRORS as exc:
+                logger.warning("reflexion lesson not kept: %s", exc)
+                update["degraded"] = [DEGRADED_MEMORY]
         retry_left = latest["trial"] < max(1, ctx.reflexion_max_trials)
-        return Command(
-            goto="actor" if retry_left else "finish",
-            update={"reflections": [*earlier, lesson], "usage": answer.usage},
-        )
+        return Command(goto="actor" if retry_left else "finish", update=update)
 
     async def finish(state: ReflexionState, runtime: Runtime[Context]) -> dict[str, Any]:
         """Report the passing attempt, or the last one with why it failed.
@@ -311,8 +333,8 @@ def build_graph(
     )
     builder.add_node("recall", recall)
     builder.add_node("actor", actor)
-    builder.add_node("evaluate", evaluate)
-    builder.add_node("reflect", reflect)
+    builder.add_node("evaluate", evaluate, retry_policy=MODEL_RETRY, timeout=MODEL_NODE_TIMEOUT)
+    builder.add_node("reflect", reflect, retry_policy=MODEL_RETRY, timeout=MODEL_NODE_TIMEOUT)
     builder.add_node("finish", finish)
     builder.add_edge(START, "recall")
     builder.add_edge("recall", "actor")

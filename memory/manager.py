@@ -2,12 +2,21 @@
 
 Layout (shared with every writer, e.g. Reflexion's reflections):
 
-- namespace `("memories", <user_id>, <kind>)`, kind one of `semantic` (facts and preferences),
-  `episodic` (what happened in past runs), `procedural` (instructions and examples to follow);
-- key `memory_key(kind, content)`: a uuid5 of the kind and the normalised content, so storing
-  the same thing twice updates one item instead of adding a duplicate;
+- namespace `("memories", <user>, <kind>)`, or `("org_memories", <org>, <user>, <kind>)` when
+  the run names an organisation (`Context.org_id`): a separate root, so no prefix search of one
+  layout can reach into the other. Kind is one of `semantic` (facts and preferences),
+  `episodic` (what happened in past runs), `procedural` (instructions and examples to follow).
+  Procedural memories may be scoped to one agent: `(..., <user>, "procedural", <agent>)`; an
+  agent recalls the user-wide ones plus its own, never another agent's.
+- labels are `namespace_label(...)`-encoded (`%` → `%25`, `.` → `%2E`): LangGraph stores refuse
+  periods in labels, and user ids are often e-mail addresses.
+- key `memory_key(kind, content, agent)`: a uuid5 of the kind (and agent) and the normalised
+  content, so storing the same thing twice updates one item instead of adding a duplicate;
 - value `{"content", "kind", "importance", "created_at", "last_accessed", "access_count",
-  "expires_at"?, ...extra}`, plain JSON only (ISO-8601 UTC timestamps).
+  "expires_at"?, "agent"?, "source"?, ...extra}`, plain JSON only (ISO-8601 UTC timestamps).
+  `source` is provenance: only procedural memories whose source is in `TRUSTED_SOURCES`
+  (saved by the user or an operator through code or the store API) count as instructions;
+  everything else, including what a model saved with the `save_memory` tool, is data.
 
 Ranking (`recall`) blends three signals, each in [0, 1]:
 
@@ -42,12 +51,26 @@ logger = logging.getLogger(__name__)
 MemoryKind = Literal["semantic", "episodic", "procedural"]
 KINDS: tuple[MemoryKind, ...] = get_args(MemoryKind)
 NAMESPACE_ROOT = "memories"
+ORG_NAMESPACE_ROOT = "org_memories"
 KEY_NAMESPACE = uuid.NAMESPACE_URL
-"""uuid5 namespace of memory keys (shared with nodes/critique.py); changing it orphans every
-stored memory."""
+"""uuid5 namespace of memory keys; changing it orphans every stored memory."""
+
+TRUSTED_SOURCES = frozenset({"user", "operator"})
+"""`source` values that make a procedural memory an instruction (see the module docstring)."""
+AGENT_SOURCE = "agent"
+"""`source` of what a model saved through the memory tools (data, never instructions)."""
 
 RESERVED_FIELDS = frozenset(
-    {"content", "kind", "importance", "created_at", "last_accessed", "access_count", "expires_at"}
+    {
+        "content",
+        "kind",
+        "importance",
+        "created_at",
+        "last_accessed",
+        "access_count",
+        "expires_at",
+        "agent",
+    }
 )
 _PAGE = 500
 
@@ -86,7 +109,11 @@ class Memory:
     last_accessed: str
     access_count: int
     expires_at: str | None = None
+    agent: str | None = None
+    """The agent a procedural memory is scoped to; None means every agent of the user."""
     extra: dict[str, Any] = field(default_factory=dict)
+    namespace: tuple[str, ...] = ()
+    """Where the item lives (set when read from a store; writes recompute it when empty)."""
     similarity: float | None = None
     score: float | None = None
 
@@ -94,7 +121,8 @@ class Memory:
     def from_item(cls, item: Item) -> Memory:
         """Read a store item written by `MemoryManager` (or any writer of the layout)."""
         value = item.value
-        kind = value.get("kind") or item.namespace[-1]
+        agent = value.get("agent")
+        kind = value.get("kind") or item.namespace[-2 if agent else -1]
         created = value.get("created_at") or item.created_at.isoformat()
         return cls(
             id=item.key,
@@ -105,8 +133,21 @@ class Memory:
             last_accessed=value.get("last_accessed") or created,
             access_count=int(value.get("access_count", 0)),
             expires_at=value.get("expires_at"),
+            agent=agent,
             extra={k: v for k, v in value.items() if k not in RESERVED_FIELDS},
+            namespace=tuple(item.namespace),
         )
+
+    @property
+    def source(self) -> str | None:
+        """Who saved the memory (provenance), when the writer said so."""
+        source = self.extra.get("source")
+        return source if isinstance(source, str) else None
+
+    @property
+    def is_instruction(self) -> bool:
+        """A procedural memory saved by the user or an operator: to be followed, not weighed."""
+        return self.kind == "procedural" and self.source in TRUSTED_SOURCES
 
     def to_value(self) -> dict[str, Any]:
         """The plain-JSON value stored for this memory."""
@@ -121,11 +162,13 @@ class Memory:
         }
         if self.expires_at is not None:
             value["expires_at"] = self.expires_at
+        if self.agent is not None:
+            value["agent"] = self.agent
         return value
 
     def line(self) -> str:
-        """How the memory is shown to a model (one line per memory)."""
-        return f"- [{self.kind}] {self.content}"
+        """How the memory is shown to a model: one line, markup neutralised (`prompt_safe`)."""
+        return f"- [{self.kind}] {prompt_safe(self.content)}"
 
 
 @dataclass(frozen=True)
@@ -143,20 +186,75 @@ class RecallResult:
         """The selected memories, one line each."""
         return "\n".join(m.line() for m in self.memories)
 
+    @property
+    def instructions(self) -> list[Memory]:
+        """Selected memories that are instructions (`Memory.is_instruction`)."""
+        return [m for m in self.memories if m.is_instruction]
+
+    @property
+    def data(self) -> list[Memory]:
+        """Selected memories that are background data (everything else)."""
+        return [m for m in self.memories if not m.is_instruction]
+
+
+_PROMPT_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+
+
+def prompt_safe(text: str) -> str:
+    """`text` on one line with `&`, `<`, `>` escaped, for injection inside a tagged block.
+
+    A stored memory is untrusted text that reaches later prompts (other threads, other
+    patterns): escaping stops it from closing the block (`</memories>`) or opening a fake
+    one, and collapsing newlines stops it from forging extra `- [kind] ...` lines.
+    """
+    return " ".join(text.split()).translate(_PROMPT_ESCAPES)
+
 
 def normalise_content(content: str) -> str:
     """Lower-cased text with whitespace collapsed: what makes two memories "the same"."""
     return " ".join(content.lower().split())
 
 
-def memory_key(kind: str, content: str) -> str:
-    """Content-addressed key: uuid5 of `"<kind>:<normalised content>"`."""
-    return str(uuid.uuid5(KEY_NAMESPACE, f"{kind}:{normalise_content(content)}"))
+def memory_key(kind: str, content: str, agent: str | None = None) -> str:
+    """Content-addressed key: uuid5 of `"<kind>:<normalised content>"` (`"<kind>@<agent>:..."`
+    for an agent-scoped memory, so it never collides with the user-wide one)."""
+    scope = kind if agent is None else f"{kind}@{agent}"
+    return str(uuid.uuid5(KEY_NAMESPACE, f"{scope}:{normalise_content(content)}"))
 
 
-def memory_namespace(user_id: str, kind: str) -> tuple[str, str, str]:
-    """The namespace holding `user_id`'s memories of `kind`."""
-    return (NAMESPACE_ROOT, user_id, kind)
+def namespace_label(value: str, what: str = "label") -> str:
+    """`value` as a store namespace label: `%` → `%25`, `.` → `%2E`, NUL → `%00`.
+
+    LangGraph stores refuse periods (PostgresStore, the server's store) and NUL bytes in
+    labels; the encoding is injective, so two different ids never share a namespace.
+
+    Raises:
+        InvalidMemoryError: `value` is empty (`what` names the argument).
+    """
+    if not value:
+        raise InvalidMemoryError(f"{what} must be a non-empty string, got {value!r}")
+    return value.replace("%", "%25").replace(".", "%2E").replace("\x00", "%00")
+
+
+def decode_label(label: str) -> str:
+    """Inverse of `namespace_label`."""
+    return label.replace("%00", "\x00").replace("%2E", ".").replace("%25", "%")
+
+
+def user_prefix(user_id: str, org_id: str | None = None) -> tuple[str, ...]:
+    """The namespace prefix holding every memory of `user_id` (in `org_id`, if given)."""
+    user = namespace_label(user_id, "user_id")
+    if org_id is None:
+        return (NAMESPACE_ROOT, user)
+    return (ORG_NAMESPACE_ROOT, namespace_label(org_id, "org_id"), user)
+
+
+def memory_namespace(
+    user_id: str, kind: str, *, org_id: str | None = None, agent: str | None = None
+) -> tuple[str, ...]:
+    """The namespace holding `user_id`'s memories of `kind` (scoped to `agent`, if given)."""
+    namespace = (*user_prefix(user_id, org_id), kind)
+    return namespace if agent is None else (*namespace, namespace_label(agent, "agent"))
 
 
 def _utcnow() -> datetime:
@@ -209,7 +307,10 @@ class MemoryManager:
         store: Any BaseStore. With a vector index over `content` (see
             `memory.store.memory_index`) the store ranks by similarity; without one,
             candidates are the newest items and similarity is computed here with `embeddings`.
-        user_id: Whose memories these are; every namespace starts with it.
+        user_id: Whose memories these are; every namespace holds it.
+        org_id: The user's organisation, when memories are partitioned per org.
+        agent: The agent recalling and writing agent-scoped procedural memories; None sees
+            only the user-wide ones.
         embeddings: Used only when the store returns no scores (no index) and by
             `similar_pairs`; defaults to the store's own embedder when it has one.
         weights: The ranking blend.
@@ -221,14 +322,19 @@ class MemoryManager:
         store: BaseStore,
         user_id: str,
         *,
+        org_id: str | None = None,
+        agent: str | None = None,
         embeddings: Embeddings | None = None,
         weights: RankingWeights | None = None,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
-        if not user_id:
-            raise InvalidMemoryError("user_id must be a non-empty string, got ''")
+        self.prefix = user_prefix(user_id, org_id)  # validates user_id and org_id
+        if agent is not None:
+            namespace_label(agent, "agent")
         self.store = store
         self.user_id = user_id
+        self.org_id = org_id
+        self.agent = agent
         self.embeddings = embeddings or getattr(store, "embeddings", None)
         self.weights = weights or RankingWeights()
         self.clock = clock
@@ -246,8 +352,31 @@ class MemoryManager:
             logger.warning("memory %s failed for user %s: %r", action, self.user_id, exc)
             raise MemoryUnavailableError(f"memory store failed during {action}: {exc!r}") from exc
 
-    def _namespace(self, kind: str) -> tuple[str, str, str]:
-        return memory_namespace(self.user_id, kind)
+    def _namespace(self, kind: str, agent: str | None = None) -> tuple[str, ...]:
+        return memory_namespace(self.user_id, kind, org_id=self.org_id, agent=agent)
+
+    def _own_namespaces(self, kinds: Iterable[MemoryKind]) -> list[tuple[str, ...]]:
+        """The namespaces this manager reads ids from: each kind, plus its agent's procedures."""
+        namespaces = [self._namespace(kind) for kind in kinds]
+        if self.agent is not None and "procedural" in kinds:
+            namespaces.append(self._namespace("procedural", self.agent))
+        return namespaces
+
+    def _visible(self, namespace: Sequence[str], kinds: Iterable[str]) -> bool:
+        """Whether a searched item belongs to this user, a wanted kind and this agent."""
+        base = len(self.prefix)
+        if tuple(namespace[:base]) != self.prefix:
+            return False
+        rest = tuple(namespace[base:])
+        if len(rest) == 1:
+            return rest[0] in kinds
+        return (
+            len(rest) == 2
+            and rest[0] == "procedural"
+            and "procedural" in kinds
+            and self.agent is not None
+            and rest[1] == namespace_label(self.agent)
+        )
 
     def _expired(self, memory: Memory, now: datetime) -> bool:
         return memory.expires_at is not None and parse_timestamp(memory.expires_at) <= now
@@ -260,7 +389,7 @@ class MemoryManager:
 
     def _put_op(self, memory: Memory, now: datetime) -> PutOp:
         return PutOp(
-            self._namespace(memory.kind),
+            memory.namespace or self._namespace(memory.kind, memory.agent),
             memory.id,
             memory.to_value(),
             index=None,
@@ -276,19 +405,29 @@ class MemoryManager:
         kind: MemoryKind = "semantic",
         importance: float = 0.5,
         ttl_minutes: float | None = None,
+        agent_scoped: bool = False,
         **extra: Any,
     ) -> Memory:
         """Store `content`; storing the same (normalised) content again updates the item.
 
         On update the creation time and access count are kept, importance becomes the higher
         of old and new, extra fields are merged and the content takes the new wording.
+        `agent_scoped` keeps a procedural memory for this manager's agent only. Pass
+        `source=...` for provenance (`TRUSTED_SOURCES` make procedural memories instructions).
 
         Raises:
             InvalidMemoryError: unknown kind, importance outside [0, 1], empty content,
-                non-JSON or reserved extra fields.
+                non-JSON or reserved extra fields, `agent_scoped` without an agent or for a
+                kind other than procedural.
             MemoryUnavailableError: the store failed.
         """
         (kind,) = _check_kinds([kind])
+        if agent_scoped and (kind != "procedural" or self.agent is None):
+            raise InvalidMemoryError(
+                "agent_scoped needs kind='procedural' and a MemoryManager built with agent=...; "
+                f"got kind={kind!r}, agent={self.agent!r}"
+            )
+        agent = self.agent if agent_scoped else None
         if not content.strip():
             raise InvalidMemoryError("memory content must not be empty")
         if not 0.0 <= importance <= 1.0:
@@ -297,9 +436,10 @@ class MemoryManager:
             raise InvalidMemoryError(f"ttl_minutes must be positive, got {ttl_minutes!r}")
         clean_extra = _plain_json(extra)
         now = self.clock()
-        key = memory_key(kind, content)
+        key = memory_key(kind, content, agent)
+        namespace = self._namespace(kind, agent)
         async with self._store_call("remember"):
-            existing = await self.store.aget(self._namespace(kind), key)
+            existing = await self.store.aget(namespace, key)
         previous = Memory.from_item(existing) if existing else None
         if previous is not None and self._expired(previous, now):
             previous = None
@@ -315,7 +455,9 @@ class MemoryManager:
             expires_at=(now + timedelta(minutes=ttl_minutes)).isoformat()
             if ttl_minutes is not None
             else (previous.expires_at if previous else None),
+            agent=agent,
             extra={**(previous.extra if previous else {}), **clean_extra},
+            namespace=namespace,
         )
         async with self._store_call("remember"):
             await self.store.abatch([self._put_op(memory, now)])
@@ -335,7 +477,7 @@ class MemoryManager:
         checked = _check_kinds(kinds)
         async with self._store_call("get"):
             items = await self.store.abatch(
-                [GetOp(self._namespace(kind), memory_id) for kind in checked]
+                [GetOp(ns, memory_id) for ns in self._own_namespaces(checked)]
             )
         now = self.clock()
         for item in items:
@@ -353,7 +495,10 @@ class MemoryManager:
         offset: int = 0,
         filter: dict[str, Any] | None = None,
     ) -> list[Memory]:
-        """Live memories of one kind, newest first (no ranking, no access update)."""
+        """Live memories of one kind, newest first (no ranking, no access update).
+
+        Includes the kind's agent-scoped memories of every agent (maintenance, listings).
+        """
         (kind,) = _check_kinds([kind])
         async with self._store_call("list"):
             items = await self.store.asearch(
@@ -370,25 +515,31 @@ class MemoryManager:
         k: int = 8,
         token_budget: int | None = None,
         touch: bool = True,
+        agent_only: bool = False,
     ) -> RecallResult:
         """The best `k` memories for `query` that fit `token_budget` (None: no limit).
 
         Searches the kinds (4·k candidates per kind, at least 20), ranks the candidates by
         the blend in the module docstring, then fills the budget greedily, skipping what does
         not fit. With `touch`, the returned memories get `last_accessed` and `access_count`
-        updated (one batched write).
+        updated (one batched write). `agent_only` searches just this manager's agent-scoped
+        procedural memories (e.g. Reflexion's own lessons).
         """
         checked = _check_kinds(kinds)
+        if agent_only and self.agent is None:
+            raise InvalidMemoryError("agent_only needs a MemoryManager built with agent=...")
         if k <= 0 or (token_budget is not None and token_budget <= 0):
             return RecallResult(memories=[], tokens=0, skipped=0, considered=0)
         limit = max(4 * k, 20)
         # All kinds: one search over the user's prefix (one scan instead of three; local
         # Qdrant scans every point per search). Some kinds: one search per kind.
-        namespaces = (
-            [(NAMESPACE_ROOT, self.user_id)]
-            if set(checked) == set(KINDS)
-            else [self._namespace(kind) for kind in checked]
-        )
+        if agent_only:
+            checked = ("procedural",)
+            namespaces = [self._namespace("procedural", self.agent)]
+        elif set(checked) == set(KINDS):
+            namespaces = [self.prefix]
+        else:
+            namespaces = [self._namespace(kind) for kind in checked]
         async with self._store_call("recall"):
             found = await asyncio.gather(
                 *(
@@ -403,7 +554,8 @@ class MemoryManager:
             (item, Memory.from_item(item))
             for items in found
             for item in items
-            if len(item.namespace) == 3 and item.namespace[2] in checked
+            # Prefix searches also return other agents' procedures: keep only what is ours.
+            if self._visible(item.namespace, checked)
         ]
         candidates = [(i, m) for i, m in candidates if not self._expired(m, now)]
         similarities = await self._similarities(query, candidates)
@@ -490,7 +642,7 @@ class MemoryManager:
             )
         if ids is not None:
             wanted = list(ids)
-            ops = [GetOp(self._namespace(kind), i) for kind in checked for i in wanted]
+            ops = [GetOp(ns, i) for ns in self._own_namespaces(checked) for i in wanted]
             async with self._store_call("forget"):
                 found = await self.store.abatch(ops)
                 doomed = [
@@ -509,9 +661,7 @@ class MemoryManager:
         """Erase every memory of this user (right to erasure). Returns how many."""
         total = 0
         async with self._store_call("forget_all"):
-            namespaces = await self.store.alist_namespaces(
-                prefix=(NAMESPACE_ROOT, self.user_id), limit=10_000
-            )
+            namespaces = await self.store.alist_namespaces(prefix=self.prefix, limit=10_000)
         for namespace in {*namespaces, *(self._namespace(k) for k in KINDS)}:
             total += await self._delete_matching(namespace, None)
         logger.info("erased %d memories of user %s", total, self.user_id)
@@ -559,9 +709,16 @@ class MemoryManager:
     # --- maintenance helpers ---
 
     async def update(self, memory: Memory) -> None:
-        """Write `memory` back as is (same id and kind), keeping its TTL."""
+        """Write `memory` back as is (same id, kind and namespace), keeping its TTL."""
         async with self._store_call("update"):
             await self.store.abatch([self._put_op(memory, self.clock())])
+
+    async def delete(self, memories: Iterable[Memory]) -> int:
+        """Delete these memories (read from this store) where they live. Returns how many."""
+        doomed = [(m.namespace or self._namespace(m.kind, m.agent), m.id) for m in memories]
+        async with self._store_call("delete"):
+            await self._delete(doomed)
+        return len(doomed)
 
     async def similar_pairs(
         self, memories: Sequence[Memory], threshold: float
@@ -586,11 +743,22 @@ class MemoryManager:
 
 
 def manager_for(
-    store: BaseStore, user_id: str, embeddings: Embeddings | None = None
+    store: BaseStore,
+    user_id: str,
+    embeddings: Embeddings | None = None,
+    *,
+    org_id: str | None = None,
+    agent: str | None = None,
 ) -> MemoryManager:
     """A MemoryManager for `user_id`: the given embedder, else the store's own, else the
     default from `memory.settings` (used only when the store has no vector index)."""
     from memory.embeddings import default_embeddings
 
     own = getattr(store, "embeddings", None)
-    return MemoryManager(store, user_id, embeddings=embeddings or own or default_embeddings())
+    return MemoryManager(
+        store,
+        user_id,
+        org_id=org_id,
+        agent=agent,
+        embeddings=embeddings or own or default_embeddings(),
+    )

@@ -276,6 +276,14 @@ class Context:
             "and record an episode after the answer (needs a store)."
         },
     )
+    org_id: str | None = field(
+        default=None,
+        metadata={
+            "description": "Organisation the user belongs to: memories then live under "
+            "('org_memories', org, user, kind) instead of ('memories', user, kind). Users "
+            "stay isolated either way; None means no organisation."
+        },
+    )
     memory_kinds: tuple[str, ...] = field(
         default=("semantic", "episodic", "procedural"),
         metadata={"description": "Memory kinds recall searches (semantic, episodic, procedural)."},

@@ -29,11 +29,11 @@ from langchain_core.messages import (
 from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
 
+from memory.manager import prompt_safe
 from memory.tokens import count_message_tokens
 from nodes.context import Context, ModelRole, context_of
 from nodes.model import ModelOverride, message_text, resolve_model
 from nodes.prompts.memory import (
-    MEMORY_CONTEXT_PROMPT,
     SUMMARIZE_REQUEST_PROMPT,
     SUMMARIZE_SYSTEM_PROMPT,
     SUMMARY_CONTEXT_PROMPT,
@@ -98,12 +98,18 @@ def input_budget(context: Context) -> int:
 def model_input(
     system_prompt: str, state: Mapping[str, Any], context: Context
 ) -> list[BaseMessage]:
-    """System prompt (+ memories, + running summary) followed by the fitting window."""
+    """System prompt (+ memories, + running summary) followed by the fitting window.
+
+    `memory_context` is already rendered (`nodes.memory_nodes.render_memories`). The summary
+    is model-written from turns that may quote tool output, so its markup is escaped too:
+    it cannot close `<conversation_summary>` and speak as the system prompt.
+    """
     system = system_prompt
     if state.get("memory_context"):
-        system += MEMORY_CONTEXT_PROMPT.format(memories=state["memory_context"])
+        system += state["memory_context"]
     if state.get("summary"):
-        system += SUMMARY_CONTEXT_PROMPT.format(summary=state["summary"])
+        summary = "\n".join(prompt_safe(line) for line in str(state["summary"]).splitlines())
+        system += SUMMARY_CONTEXT_PROMPT.format(summary=summary)
     messages: list[BaseMessage] = [SystemMessage(system), *state["messages"]]
     budget = input_budget(context)
     window = model_window(messages, budget)

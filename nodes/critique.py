@@ -1,24 +1,24 @@
 """Critique, evaluation and reflection: schemas and helpers of the reflection family.
 
 Used by critic-refine (graphs/refine.py) and Reflexion (graphs/reflexion.py). Also holds how
-Reflexion's lessons are kept in long-term memory: the LangGraph `BaseStore` layout shared with
-memory/ (namespace `("memories", user_id, "procedural")`, content-addressed keys), so any store
-the run has (InMemoryStore, Postgres, Qdrant, the server's) works the same.
+Reflexion's lessons are kept in long-term memory: through `MemoryManager` as procedural
+memories scoped to the `reflexion` agent (`("memories", user, "procedural", "reflexion")`,
+content-addressed keys, importance kept at the highest seen, access counts), so any store the
+run has (InMemoryStore, Postgres, Qdrant, the server's) works the same.
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import Any
 
 from langchain_core.messages import AnyMessage
 from langgraph.store.base import BaseStore
 from pydantic import BaseModel, Field
 
+from memory.manager import Memory
 from nodes.context import Context, ModelRole
+from nodes.memory_nodes import manager_for
 from nodes.model import ModelOverride, message_text, resolve_model
 from nodes.state import ModelUsage, usage_update
 
@@ -26,8 +26,10 @@ logger = logging.getLogger(__name__)
 
 CRITERIA = ("correctness", "completeness", "clarity", "efficiency")
 
-MEMORY_KIND = "procedural"
-MEMORY_SOURCE = "reflexion"
+LESSON_AGENT = "reflexion"
+"""The agent Reflexion's lessons are scoped to (other agents never see them as lessons)."""
+LESSON_SOURCE = "reflexion"
+"""Provenance of a lesson: model-written, so recalled elsewhere it is data, not instructions."""
 
 
 class Critique(BaseModel):
@@ -103,67 +105,42 @@ def best_draft_index(averages: Sequence[float | None]) -> int | None:
 # --- long-term memory of lessons ------------------------------------------------------------
 
 
-def normalise_memory_text(content: str) -> str:
-    """Lower-case, whitespace-collapsed text: equal lessons get equal keys."""
-    return " ".join(content.lower().split())
-
-
-def memory_key(content: str, kind: str = MEMORY_KIND) -> str:
-    """Content-addressed key: uuid5 of `"<kind>:<normalised content>"` (same lesson, same key,
-    so storing it twice updates instead of duplicating)."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{kind}:{normalise_memory_text(content)}"))
-
-
-def memory_namespace(user_id: str) -> tuple[str, ...]:
-    """Where a user's procedural memories live."""
-    return ("memories", user_id, MEMORY_KIND)
-
-
-def store_has_index(store: BaseStore) -> bool:
-    """Whether `store` was configured with a vector index (so `query=` ranks by meaning)."""
-    return bool(getattr(store, "index_config", None))
-
-
 async def remember_lesson(
-    store: BaseStore, *, user_id: str, lesson: str, task: str, importance: float
-) -> str:
-    """Write one lesson as a procedural memory and return its key."""
-    key = memory_key(lesson)
-    value: dict[str, Any] = {
-        "content": lesson,
-        "kind": MEMORY_KIND,
-        "source": MEMORY_SOURCE,
-        "task": task,
-        "importance": float(importance),
-        "created_at": datetime.now(UTC).isoformat(),
-    }
-    await store.aput(memory_namespace(user_id), key, value)
-    logger.info("stored a reflexion lesson for user %s", user_id)
-    logger.debug("lesson key %s", key)
-    return key
+    store: BaseStore, *, context: Context, lesson: str, task: str, importance: float
+) -> Memory:
+    """Keep one lesson as a procedural memory of the run's user, scoped to Reflexion.
+
+    Raises:
+        MemoryUnavailableError: the store failed (callers degrade).
+        InvalidMemoryError: the lesson or the run's user/org cannot be stored.
+    """
+    memory = await manager_for(store, context, agent=LESSON_AGENT).remember(
+        lesson,
+        kind="procedural",
+        importance=importance,
+        agent_scoped=True,
+        source=LESSON_SOURCE,
+        task=task,
+    )
+    logger.info("stored a reflexion lesson for user %s", context.user_id)
+    return memory
 
 
-async def recall_lessons(store: BaseStore, *, user_id: str, task: str, limit: int) -> list[str]:
-    """Up to `limit` procedural memories for the user: by similarity to `task` when the store
-    has an index, otherwise the most important (then newest) ones."""
+async def recall_lessons(
+    store: BaseStore, *, context: Context, task: str, limit: int
+) -> list[str]:
+    """Up to `limit` of the user's Reflexion lessons, ranked for `task` by the memory blend
+    (similarity, importance, recency; see memory/manager.py).
+
+    Raises:
+        MemoryUnavailableError: the store failed (callers degrade).
+    """
     if limit <= 0:
         return []
-    namespace = memory_namespace(user_id)
-    if store_has_index(store):
-        items = await store.asearch(namespace, query=task, limit=limit)
-    else:
-        # Without an index the store cannot rank by meaning: take a wider page, rank ourselves.
-        items = await store.asearch(namespace, limit=max(limit * 5, 20))
-        items = sorted(
-            items,
-            key=lambda item: (
-                float(item.value.get("importance", 0.0) or 0.0),
-                str(item.value.get("created_at", "")),
-            ),
-            reverse=True,
-        )[:limit]
-    lessons = [str(item.value.get("content", "")) for item in items]
-    return [lesson for lesson in lessons if lesson.strip()]
+    result = await manager_for(store, context, agent=LESSON_AGENT).recall(
+        task, k=limit, agent_only=True
+    )
+    return [m.content for m in result.memories]
 
 
 __all__ = [
@@ -173,10 +150,6 @@ __all__ = [
     "Reflection",
     "ask_text",
     "best_draft_index",
-    "memory_key",
-    "memory_namespace",
-    "normalise_memory_text",
     "recall_lessons",
     "remember_lesson",
-    "store_has_index",
 ]

@@ -16,26 +16,46 @@ does; the state needs `messages` and the `MemoryChannels` keys (nodes/state.py):
 
 and build the model input with `nodes.context_window.model_input(...)` so recalled memories
 and the running summary reach the model.
+
+Patterns without the agent loop's steps (planner, supervisor, debate, ToT, refine) call
+`recall_for(query, ctx, store)` inside their own decision node and append `.text` to the
+system prompt. Memories are rendered by `render_memories`: procedural memories the user or an
+operator saved go into `<memory_instructions>` (to follow), everything else into
+`<memories>` (background data); every line is escaped so a stored memory cannot close or
+forge either block.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
+from langchain_core.tools import BaseTool
 from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
 from langgraph.store.base import BaseStore
 
-from memory.manager import KINDS, MemoryManager, MemoryUnavailableError
+from memory.manager import (
+    KINDS,
+    InvalidMemoryError,
+    MemoryManager,
+    MemoryUnavailableError,
+    RecallResult,
+    prompt_safe,
+)
 from memory.manager import manager_for as user_manager
 from memory.tokens import load_tokenizer
 from nodes.context import Context, context_of
 from nodes.model import message_text
-from nodes.prompts.memory import EPISODE_CONTENT
+from nodes.prompts.memory import (
+    EPISODE_CONTENT,
+    MEMORY_CONTEXT_PROMPT,
+    MEMORY_INSTRUCTIONS_PROMPT,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -47,11 +67,135 @@ FAILURE_IMPORTANCE = 0.6
 """Failed episodes rank a little higher: they carry the lessons."""
 
 
+MEMORY_TOOL_NAMES = ("save_memory", "search_memory")
+MEMORY_ERRORS: tuple[type[Exception], ...] = (MemoryUnavailableError, InvalidMemoryError)
+"""What memory calls raise for store trouble or an unusable user/org id: callers degrade."""
+ESCAPE_FOR_PROMPT = prompt_safe
+"""Escape model- or store-provided text for a tagged prompt block (memory.manager.prompt_safe)."""
+
+
 def manager_for(
-    store: BaseStore, context: Context, embeddings: Embeddings | None = None
+    store: BaseStore,
+    context: Context,
+    embeddings: Embeddings | None = None,
+    *,
+    agent: str | None = None,
 ) -> MemoryManager:
-    """A MemoryManager for the run's user (see `memory.manager.manager_for`)."""
-    return user_manager(store, context.user_id, embeddings)
+    """A MemoryManager for the run's user and org (see `memory.manager.manager_for`)."""
+    return user_manager(store, context.user_id, embeddings, org_id=context.org_id, agent=agent)
+
+
+def memory_available(context: Context, store: BaseStore | None) -> bool:
+    """Memory is on for this run and the graph has a store to keep it in."""
+    return context.memory_enabled and store is not None
+
+
+def render_memories(result: RecallResult) -> str:
+    """The prompt text for recalled memories ('' when none): instructions, then data.
+
+    Each memory is one escaped line (`Memory.line`), so a stored `</memories>` cannot end the
+    block early and a stored newline cannot add a forged memory line.
+    """
+    parts = []
+    if result.instructions:
+        lines = "\n".join(m.line() for m in result.instructions)
+        parts.append(MEMORY_INSTRUCTIONS_PROMPT.format(instructions=lines))
+    if result.data:
+        lines = "\n".join(m.line() for m in result.data)
+        parts.append(MEMORY_CONTEXT_PROMPT.format(memories=lines))
+    return "".join(parts)
+
+
+@dataclass(frozen=True)
+class RecalledMemories:
+    """What `recall_for` found: prompt text to append, and whether memory failed."""
+
+    text: str = ""
+    """`render_memories` output, '' when memory is off or nothing matched."""
+    count: int = 0
+    tokens: int = 0
+    """Tokens of the recalled memory lines (the budget counts these)."""
+    skipped: int = 0
+    """Memories ranked high enough but too long for the remaining budget."""
+    degraded: bool = False
+    """True when memory was on but the store was missing or failed."""
+
+    @property
+    def update(self) -> dict[str, Any]:
+        """The state update to return alongside: `{"degraded": ["memory"]}` or `{}`."""
+        return {"degraded": [DEGRADED_MEMORY]} if self.degraded else {}
+
+
+async def recall_for(
+    query: str,
+    context: Context,
+    store: BaseStore | None,
+    *,
+    agent: str | None = None,
+    embeddings: Embeddings | None = None,
+    touch: bool = True,
+) -> RecalledMemories:
+    """Recall the run's user's memories for `query`, ready for a prompt.
+
+    The reusable recall step for nodes that build their own prompts (planner, supervisor,
+    debaters, ...): honours `Context.memory_enabled`, `memory_kinds`, `recall_k` and
+    `memory_token_budget`, and never raises for store trouble (`degraded` instead). Nodes
+    that recall more than once per run pass `touch=False` after the first call so access
+    counts stay one per run.
+
+        memory = await recall_for(state["request"], ctx, runtime.store)
+        messages = [SystemMessage(PLANNER_SYSTEM_PROMPT + memory.text), ...]
+        return {..., **memory.update}
+    """
+    if not context.memory_enabled:
+        return RecalledMemories()
+    if store is None:
+        logger.warning("memory_enabled but the graph has no store: running without memory")
+        return RecalledMemories(degraded=True)
+    await load_tokenizer()
+    kinds = [k for k in context.memory_kinds if k in KINDS]
+    try:
+        result = await manager_for(store, context, embeddings, agent=agent).recall(
+            query,
+            kinds=kinds,
+            k=context.recall_k,
+            token_budget=context.memory_token_budget,
+            touch=touch,
+        )
+    except MemoryUnavailableError:
+        return RecalledMemories(degraded=True)
+    except InvalidMemoryError as exc:
+        # A user or org id the store cannot hold (e.g. empty): a configuration problem of
+        # this run, reported once, not a reason to fail the user's request.
+        logger.warning("memory skipped: %s", exc)
+        return RecalledMemories(degraded=True)
+    return RecalledMemories(
+        text=render_memories(result),
+        count=len(result.memories),
+        tokens=result.tokens,
+        skipped=result.skipped,
+    )
+
+
+def with_memory_tools(tools: Sequence[BaseTool]) -> list[BaseTool]:
+    """`tools` plus `save_memory`/`search_memory` (unless a tool of that name is there).
+
+    For the agent loop's registry; `usable_tool_names` then hides them from the model on runs
+    without memory.
+    """
+    from tools.memory_tools import memory_tools
+
+    names = {t.name for t in tools}
+    return [*tools, *(t for t in memory_tools() if t.name not in names)]
+
+
+def usable_tool_names(
+    names: Sequence[str], context: Context, store: BaseStore | None
+) -> list[str]:
+    """`names` without the memory tools when memory is off or the graph has no store."""
+    if memory_available(context, store):
+        return list(names)
+    return [n for n in names if n not in MEMORY_TOOL_NAMES]
 
 
 def latest_user_text(messages: Sequence[AnyMessage]) -> str:
@@ -74,11 +218,14 @@ def _clip(text: str) -> str:
     return text if len(text) <= EPISODE_TEXT_CHARS else text[: EPISODE_TEXT_CHARS - 1] + "…"
 
 
-def make_recall_memories(*, embeddings: Embeddings | None = None) -> Any:
+def make_recall_memories(
+    *, embeddings: Embeddings | None = None, agent: str | None = None
+) -> Any:
     """The `recall_memories` node (before the model).
 
     Reads `messages`; writes `memory_context` (the memories that fit
-    `Context.memory_token_budget`, rendered one per line) and, on store failure, `degraded`.
+    `Context.memory_token_budget`, rendered by `render_memories`) and, on store failure,
+    `degraded`. `agent` names the loop for agent-scoped procedural memories.
     """
 
     async def recall_memories(
@@ -89,26 +236,19 @@ def make_recall_memories(*, embeddings: Embeddings | None = None) -> Any:
         ctx = context_of(runtime)
         if not ctx.memory_enabled:
             return {"memory_context": None} if state.get("memory_context") else {}
-        if runtime.store is None:
-            logger.warning("memory_enabled but the graph has no store: running without memory")
-            return {"memory_context": None, "degraded": [DEGRADED_MEMORY]}
         query = latest_user_text(state.get("messages") or [])
-        kinds = [k for k in ctx.memory_kinds if k in KINDS]
-        try:
-            result = await manager_for(runtime.store, ctx, embeddings).recall(
-                query, kinds=kinds, k=ctx.recall_k, token_budget=ctx.memory_token_budget
-            )
-        except MemoryUnavailableError:
-            return {"memory_context": None, "degraded": [DEGRADED_MEMORY]}
+        memory = await recall_for(query, ctx, runtime.store, agent=agent, embeddings=embeddings)
+        if memory.degraded:
+            return {"memory_context": None, **memory.update}
         get_stream_writer()(
             {
                 "event": "memories_recalled",
-                "count": len(result.memories),
-                "tokens": result.tokens,
-                "skipped": result.skipped,
+                "count": memory.count,
+                "tokens": memory.tokens,
+                "skipped": memory.skipped,
             }
         )
-        return {"memory_context": result.text() or None}
+        return {"memory_context": memory.text or None}
 
     return recall_memories
 
@@ -151,6 +291,7 @@ def make_record_episode(*, embeddings: Embeddings | None = None) -> Any:
             await manager_for(runtime.store, ctx, embeddings).remember(
                 content,
                 kind="episodic",
+                source="episode",
                 importance=SUCCESS_IMPORTANCE if success else FAILURE_IMPORTANCE,
                 task=_clip(task),
                 outcome=_clip(outcome),
@@ -159,7 +300,7 @@ def make_record_episode(*, embeddings: Embeddings | None = None) -> Any:
                 tokens=tokens,
                 lessons=lessons,
             )
-        except MemoryUnavailableError:
+        except (MemoryUnavailableError, InvalidMemoryError):
             return {"degraded": [DEGRADED_MEMORY]}
         return {}
 
@@ -172,17 +313,18 @@ def add_memory_steps(
     model: Any = None,
     role: Any = "agent",
     embeddings: Embeddings | None = None,
+    agent: str | None = None,
 ) -> None:
     """Add the `recall_memories`, `record_episode` and `summarize` nodes to `builder`.
 
     The caller wires them: `START → recall_memories → <model node>` and every finished path
     `→ record_episode → summarize → END`. `model`/`role` choose the summariser (see
-    `nodes.context_window.make_summarize`).
+    `nodes.context_window.make_summarize`); `agent` scopes procedural recall to that agent.
     """
     from nodes.context_window import make_summarize
 
     steps = {
-        "recall_memories": make_recall_memories(embeddings=embeddings),
+        "recall_memories": make_recall_memories(embeddings=embeddings, agent=agent),
         "record_episode": make_record_episode(embeddings=embeddings),
         "summarize": make_summarize(model=model, role=role),
     }

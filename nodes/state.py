@@ -110,6 +110,13 @@ def add_context_windows(
     return [*(current or []), *(update or [])][-CONTEXT_WINDOW_HISTORY:]
 
 
+class DegradedChannel(TypedDict):
+    """`degraded` for patterns that recall memories outside the agent loop (`recall_for`)."""
+
+    degraded: NotRequired[Annotated[list[str], merge_degraded]]
+    """Capabilities that failed and were skipped, e.g. `["memory"]`; the run still finished."""
+
+
 class MemoryChannels(TypedDict):
     """Keys the memory and context-window steps of the agent loop read and write."""
 

@@ -1,9 +1,15 @@
 """Tools that let an agent manage its own long-term memory.
 
-The store and the user come from the run (`ToolRuntime`: the graph's store and
-`Context.user_id`), never from the model's arguments, so a model cannot read or write
-another user's memories. Both tools answer with an error the model can act on when memory is
-off or the store is unavailable.
+The store, the user and the org come from the run (`ToolRuntime`: the graph's store,
+`Context.user_id` and `Context.org_id`), never from the model's arguments, so a model cannot
+read or write another user's memories. Everything `save_memory` stores is marked
+`source="agent"`: a model may have been steered by untrusted tool output, so what it saves is
+shown to later runs as background data, never as standing instructions (memory/manager.py).
+Both tools answer with an error the model can act on when memory is off or the store is
+unavailable.
+
+Policy: writes go only to the run's own user namespace, so the default policy allows
+`save_memory` without review; every call is still audited (tools/policies/default.yaml).
 """
 
 from __future__ import annotations
@@ -15,7 +21,13 @@ from typing import Any, Literal
 from langchain_core.tools import BaseTool, ToolException, tool
 from langgraph.prebuilt import ToolRuntime
 
-from memory.manager import MemoryManager, MemoryUnavailableError, manager_for
+from memory.manager import (
+    AGENT_SOURCE,
+    InvalidMemoryError,
+    MemoryManager,
+    MemoryUnavailableError,
+    manager_for,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +42,12 @@ def _manager(runtime: ToolRuntime[Any, Any]) -> MemoryManager:
         raise ToolException("Error: long-term memory is turned off for this run; do not retry.")
     if runtime.store is None:
         raise ToolException("Error: no memory store is available in this run; do not retry.")
-    return manager_for(runtime.store, ctx.user_id)
+    try:
+        return manager_for(runtime.store, ctx.user_id, org_id=ctx.org_id)
+    except InvalidMemoryError as exc:
+        raise ToolException(
+            f"Error: memory cannot be used in this run ({exc}); do not retry."
+        ) from None
 
 
 @tool(parse_docstring=True)
@@ -53,7 +70,9 @@ async def save_memory(
     if not content.strip():
         raise ToolException("Error: 'content' is empty. Retry with the statement to remember.")
     try:
-        memory = await _manager(runtime).remember(content, kind=kind, importance=importance)
+        memory = await _manager(runtime).remember(
+            content, kind=kind, importance=importance, source=AGENT_SOURCE
+        )
     except MemoryUnavailableError:
         raise ToolException(
             "Error: memory is unavailable right now; continue without it."

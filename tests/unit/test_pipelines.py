@@ -1,5 +1,5 @@
 """Pure helpers of the pipeline and reflection families: stage specs, validators, plain outputs,
-critique arithmetic, memory keys and lesson recall."""
+critique arithmetic. (Reflexion's lesson memory: tests/unit/test_reflexion_memory.py.)"""
 
 from __future__ import annotations
 
@@ -7,17 +7,10 @@ from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage
-from langgraph.store.memory import InMemoryStore
 from pydantic import BaseModel, ValidationError
 
 from graphs.pipeline import build_pipeline
-from nodes.critique import (
-    Critique,
-    best_draft_index,
-    memory_key,
-    recall_lessons,
-    remember_lesson,
-)
+from nodes.critique import Critique, best_draft_index
 from nodes.pipelines import (
     PipelineSpecError,
     StageContext,
@@ -144,48 +137,3 @@ def test_best_draft_prefers_the_highest_then_the_latest() -> None:
     assert best_draft_index([3.5, 3.5]) == 1
     assert best_draft_index([None, 2.0]) == 1
     assert best_draft_index([None]) is None
-
-
-def test_memory_key_is_content_addressed_and_normalised() -> None:
-    assert memory_key("Check  the UNITS.") == memory_key("check the units.")
-    assert memory_key("check the units.") != memory_key("check the dates.")
-    assert memory_key("x") != memory_key("x", kind="semantic")
-
-
-async def test_recall_without_index_ranks_by_importance_and_limits() -> None:
-    store = InMemoryStore()
-    for lesson, importance in [("low", 0.1), ("high", 0.9), ("mid", 0.5)]:
-        await remember_lesson(store, user_id="u", lesson=lesson, task="t", importance=importance)
-    await remember_lesson(store, user_id="other", lesson="foreign", task="t", importance=1.0)
-
-    assert await recall_lessons(store, user_id="u", task="t", limit=2) == ["high", "mid"]
-    assert await recall_lessons(store, user_id="u", task="t", limit=0) == []
-
-
-async def test_recall_with_an_index_searches_by_the_task() -> None:
-    from langchain_core.embeddings import Embeddings
-
-    class KeywordEmbeddings(Embeddings):
-        """Two-dimensional toy embedding: mentions of 'units' vs everything else."""
-
-        def embed_documents(self, texts: list[str]) -> list[list[float]]:
-            return [self.embed_query(t) for t in texts]
-
-        def embed_query(self, text: str) -> list[float]:
-            return [1.0, 0.0] if "units" in text else [0.0, 1.0]
-
-    store = InMemoryStore(index={"dims": 2, "embed": KeywordEmbeddings(), "fields": ["content"]})
-    await remember_lesson(store, user_id="u", lesson="convert the units", task="t", importance=0.1)
-    await remember_lesson(store, user_id="u", lesson="cite sources", task="t", importance=0.9)
-
-    assert await recall_lessons(store, user_id="u", task="which units?", limit=1) == [
-        "convert the units"
-    ]
-
-
-def test_lesson_keys_and_namespace_match_the_memory_manager() -> None:
-    from memory import manager
-
-    lesson = "Check  the UNITS before answering."
-    assert memory_key(lesson) == manager.memory_key("procedural", lesson)
-    assert manager.memory_namespace("ada", "procedural") == ("memories", "ada", "procedural")
