@@ -36,7 +36,12 @@ def build_graph(
         store: Long-term memory store (None for the server, which brings its own).
     """
     return build_agent(
-        tools=tools, model=model, name="react", checkpointer=checkpointer, store=store
+        tools=tools,
+        model=model,
+        name="react",
+        checkpointer=checkpointer,
+        store=store,
+        guard_output=True,
     )
 
 

@@ -29,6 +29,7 @@ from typing_extensions import TypedDict
 from nodes.approval import make_approval_node
 from nodes.context import Context, ModelRole, context_of
 from nodes.context_window import context_window_record, model_input  # memory: window
+from nodes.finish import budget_stop, emit_budget_event, make_finish_run
 from nodes.memory_nodes import add_memory_steps  # memory: recall/record/summarize
 from nodes.model import ModelOverride, message_text, resolve_model
 from nodes.prompts import AGENT_STOPPED_MESSAGE, AGENT_SYSTEM_PROMPT, TOOL_NOT_EXECUTED_MESSAGE
@@ -38,7 +39,10 @@ from nodes.state import (
     ModelUsage,
     RunAccounting,
     RunOutcome,
+    RunTracking,
     ToolResult,
+    add_usage,
+    start_clock,
     usage_update,
 )
 from nodes.tool_gate import GateVerdict, ToolGate, awrite_audit, write_audit
@@ -51,7 +55,7 @@ logger = logging.getLogger(__name__)
 # The loop needs this many more super-steps to run tools, call the model again and still end
 # through `finalize`; below it we stop cleanly instead of letting LangGraph raise
 # GraphRecursionError at the caller.
-STEPS_NEEDED_TO_CONTINUE = 6  # memory: +record_episode, +summarize after finalize
+STEPS_NEEDED_TO_CONTINUE = 7  # tools, agent, finalize, record_episode, summarize, finish_run
 
 
 class AgentInput(TypedDict):
@@ -71,7 +75,7 @@ class AgentOutput(RunOutcome, RunAccounting, MemoryChannels):
     """Model calls made for the latest user message."""
 
 
-class AgentState(AgentOutput):
+class AgentState(AgentOutput, RunTracking):
     """Full state of the agent loop."""
 
     stop_reason: NotRequired[str | None]
@@ -164,6 +168,11 @@ def make_call_model(
             remaining_steps=state["remaining_steps"],
             wants_tools=wants_tools,
         )
+        usage = usage_update(model_id, getattr(response, "usage_metadata", None))
+        spent = {**state, "usage": add_usage(state.get("usage"), usage)}
+        if wants_tools and reason is None:
+            reason = budget_stop(spent, ctx, tool_calls=len(response.tool_calls))
+        emit_budget_event(spent, ctx)
         verdicts: dict[str, GateVerdict] = {}
         records: list[dict[str, Any]] = []
         if wants_tools and reason is None:
@@ -178,7 +187,7 @@ def make_call_model(
             )
         update: dict[str, Any] = {
             "messages": [response],
-            "usage": usage_update(model_id, getattr(response, "usage_metadata", None)),
+            "usage": usage,
             "iterations": iterations,
             "stop_reason": reason,
             "final_answer": None if wants_tools else message_text(response.content),
@@ -189,17 +198,31 @@ def make_call_model(
         update["context_windows"] = context_window_record(model_id, response)  # memory
         return update, records
 
+    def begin(state: AgentState, runtime: Runtime[Context]) -> tuple[AgentState, dict[str, Any]]:
+        # The first model call of a turn starts the run's clock (no extra super-step), and a
+        # budget already used up stops the loop before it spends more.
+        clock = start_clock(state) if iterations_in_turn(state["messages"]) == 0 else {}
+        current: AgentState = {**state, **clock}  # type: ignore[typeddict-item]
+        reason = budget_stop(current, context_of(runtime))
+        return current, {**clock, "stop_reason": reason} if reason else clock
+
     async def acall_model(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
+        state, started = begin(state, runtime)
+        if started.get("stop_reason"):
+            return started
         bound, messages, model_id = prepare(state, runtime)
         update, records = conclude(state, runtime, await bound.ainvoke(messages), model_id)
         await awrite_audit(records)
-        return update
+        return {**started, **update}
 
     def call_model(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
+        state, started = begin(state, runtime)
+        if started.get("stop_reason"):
+            return started
         bound, messages, model_id = prepare(state, runtime)
         update, records = conclude(state, runtime, bound.invoke(messages), model_id)
         write_audit(records)
-        return update
+        return {**started, **update}
 
     return RunnableCallable(call_model, acall_model, name="agent")
 
@@ -254,6 +277,7 @@ def build_agent(
     checkpointer: BaseCheckpointSaver[Any] | bool | None = None,
     store: BaseStore | None = None,
     policy: Policy | str | None = None,
+    guard_output: bool = False,
 ) -> CompiledStateGraph[AgentState, Context, AgentInput, AgentOutput]:
     """Compile the agent loop: model → tool gate → approval gate → tool execution → model.
 
@@ -269,6 +293,9 @@ def build_agent(
         store: Long-term store; leave None for the server, which supplies its own.
         policy: Tool policy (a `tools.policy.Policy`, a built-in name or a .yaml/.json path)
             for this agent; overrides `Context.policy`. Default: the run's `Context.policy`.
+        guard_output: Run the output guardrail (`Context.output_guardrail`) on the answer; on
+            for a top-level agent such as ReAct, off for sub-agents whose answer feeds another
+            step.
 
     Every call the model requests passes the tool gate (`nodes/tool_gate.py`: run subset,
     `plan_tools`, argument schema, policy, `approval_mode`), then the approval gate
@@ -302,8 +329,12 @@ def build_agent(
     builder.add_edge("approval", "tools")
     builder.add_edge("tools", "agent")
     builder.add_edge("finalize", "record_episode")
+    builder.add_node(
+        "finish_run", make_finish_run(guardrail=guard_output, model=model, role=role)
+    )
     builder.add_edge("record_episode", "summarize")
-    builder.add_edge("summarize", END)
+    builder.add_edge("summarize", "finish_run")
+    builder.add_edge("finish_run", END)
     return builder.compile(name=name, checkpointer=checkpointer, store=store)
 
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -49,7 +49,7 @@ from nodes.prompts.guardrails import (
     GUARDRAIL_TRUNCATED_SUFFIX,
     GUARDRAIL_WITHHELD_MESSAGE,
 )
-from nodes.state import add_usage
+from nodes.state import add_usage, pause_credit
 from nodes.structured import ask_structured
 
 logger = logging.getLogger(__name__)
@@ -250,6 +250,10 @@ def _review(answer: Any) -> tuple[str, str | None, str]:
     return "", None, ""
 
 
+GuardStep = Callable[[Mapping[str, Any], Runtime[Context]], dict[str, Any]]
+AsyncGuardStep = Callable[[Mapping[str, Any], Runtime[Context]], Awaitable[dict[str, Any]]]
+
+
 def make_output_guardrail(
     rules: GuardrailRules | None = None,
     *,
@@ -272,6 +276,22 @@ def make_output_guardrail(
     Reads `final_answer` (else the last AI message) and `messages`; writes `final_answer`,
     `messages`, and in revise mode `usage`; when a reviewer rejects, `success` and `error`.
     """
+    guard, aguard = output_guardrail_steps(
+        rules, mode=mode, model=model, role=role, max_revisions=max_revisions
+    )
+    return RunnableCallable(guard, aguard, name=name)
+
+
+def output_guardrail_steps(
+    rules: GuardrailRules | None = None,
+    *,
+    mode: GuardrailMode | None = None,
+    model: ModelOverride = None,
+    role: ModelRole = "agent",
+    max_revisions: int = 2,
+) -> tuple[GuardStep, AsyncGuardStep]:
+    """The guardrail's sync and async step functions, for nodes that run it inline
+    (`nodes/finish.py`); arguments as for `make_output_guardrail`."""
     rules = rules or GuardrailRules()
     if max_revisions < 0:
         raise ValueError(f"max_revisions must be >= 0, got {max_revisions!r}")
@@ -323,7 +343,7 @@ def make_output_guardrail(
             return {}
         current, draft, last, findings = started
         if current == "approve":
-            return approve_update(draft, last, findings)
+            return {**approve_update(draft, last, findings), **pause_credit(runtime)}
         if current == "revise":
             raise RuntimeError(
                 "output_guardrail mode 'revise' calls the model asynchronously; run the graph "
@@ -337,7 +357,7 @@ def make_output_guardrail(
             return {}
         current, draft, last, findings = started
         if current == "approve":
-            return approve_update(draft, last, findings)
+            return {**approve_update(draft, last, findings), **pause_credit(runtime)}
         if current == "redact":
             return _answer_update(redact(draft, rules), last, draft)
         return await revise(draft, last, findings, context_of(runtime))
@@ -368,7 +388,7 @@ def make_output_guardrail(
         _emit({"event": "output_guardrail", "action": "redacted_after_revision"})
         return _answer_update(redact(text, rules), last, draft, {"usage": usage})
 
-    return RunnableCallable(guard, aguard, name=name)
+    return guard, aguard
 
 
 __all__ = [
@@ -387,5 +407,6 @@ __all__ = [
     "find_pii",
     "luhn_valid",
     "make_output_guardrail",
+    "output_guardrail_steps",
     "redact",
 ]
