@@ -71,6 +71,43 @@ class Context:
             "stops with success=false."
         },
     )
+    max_model_calls: int | None = field(
+        default=None,
+        metadata={
+            "description": "Most model calls one run may make, sub-agents included (None: "
+            "no limit). The run ends through its finalize step with success=false."
+        },
+    )
+    max_tool_calls: int | None = field(
+        default=None,
+        metadata={"description": "Most tool calls one run may make (None: no limit)."},
+    )
+    max_tokens: int | None = field(
+        default=None,
+        metadata={"description": "Most tokens (in + out, all models) one run may use."},
+    )
+    max_cost_usd: float | None = field(
+        default=None,
+        metadata={
+            "description": "Most US dollars one run may spend, priced by `price_table`; a "
+            "model without a price stops the run rather than spending blind."
+        },
+    )
+    max_wall_time_s: float | None = field(
+        default=None,
+        metadata={
+            "description": "Most seconds one run may take, not counting time paused on "
+            "interrupts (approvals, reviews)."
+        },
+    )
+    price_table: str | None = field(
+        default=None,
+        metadata={
+            "description": "JSON/YAML file of USD prices per 1M tokens: {model: {input_per_1m, "
+            "output_per_1m}} (see examples/prices.yaml). Needed for cost in metrics and for "
+            "max_cost_usd."
+        },
+    )
 
     # --- who and how ---
     user_id: str = field(
@@ -237,6 +274,15 @@ class Context:
             "irreversible tools to approval, refuses destructive names, denies the rest."
         },
     )
+    agent_policies: dict[str, str] = field(
+        default_factory=dict,
+        metadata={
+            "description": "Tool policy per agent name (e.g. {'task_worker': "
+            "'customer_service', 'refund': 'default'}); agents not listed use `policy`. "
+            "A policy fixed when the graph is built (build_graph(policy=...), "
+            "WorkerSpec.policy) wins over both. CLI: agent_policies=name:policy,name:policy."
+        },
+    )
     approval_mode: Literal["never", "risky", "always"] = field(
         default="risky",
         metadata={
@@ -349,6 +395,23 @@ class Context:
             "the service again."
         },
     )
+    model_requests_per_second: float | None = field(
+        default=None,
+        metadata={
+            "description": "Client-side rate limit for model requests, shared process-wide by "
+            "every run calling the same endpoint and model (cache hits are not counted). "
+            "None means no limit."
+        },
+    )
+    response_cache: bool = field(
+        default=False,
+        metadata={
+            "description": "Answer a repeated identical request (same messages, tools, model, "
+            "parameters and response format) from a process-wide cache, at zero token cost. "
+            "Applies only when temperature is 0. Off by default: repeated runs (evaluations, "
+            "'try again') would otherwise all get the first answer."
+        },
+    )
 
     def model_for(self, role: ModelRole) -> str:
         """Return the model id for `role`, falling back to `model` when no override is set."""
@@ -438,6 +501,12 @@ def _convert(key: str, type_name: str, raw: str) -> Any:
             return float(raw)
         if type_name.startswith("tuple"):
             return tuple(part.strip() for part in raw.split(",") if part.strip())
+        if type_name.startswith("dict"):
+            # name:value pairs, comma-separated (agent_policies=task_worker:customer_service)
+            pairs = [part.partition(":") for part in raw.split(",") if part.strip()]
+            if any(not sep or not k.strip() or not v.strip() for k, sep, v in pairs):
+                raise ValueError(raw)
+            return {k.strip(): v.strip() for k, _, v in pairs}
     except ValueError:
         raise ValueError(
             f"context field {key!r} expects {type_name}, got {raw!r}"
