@@ -340,9 +340,14 @@ function render(entry) {
   }
   return card;
 }
+let latestLoad = 0;
 async function load(keepStatus) {
+  // Only the newest listing renders: a slower, older response must not replace cards the
+  // reviewer is already editing.
+  const mine = ++latestLoad;
   const r = await fetch(API, {headers: headers()});
   const data = await r.json().catch(() => ({}));
+  if (mine !== latestLoad) return;
   const list = $("list");
   list.replaceChildren();
   if (!r.ok) { setStatus(data.error || ("HTTP " + r.status), true); return; }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,16 @@ from typing import Any
 from langgraph_sdk import get_client
 
 from tests.e2e.conftest import start_dev_server
+
+REPO = Path(__file__).resolve().parents[2]
+OUTBOX_GRAPH = "react_outbox"
+"""Test-only graph id: the ReAct graph built with `send_email`, which the shipped `react` lacks."""
+_OUTBOX_GRAPH_MODULE = """\
+from graphs.react import build_graph
+from tools.outbox import send_email
+
+graph = build_graph(tools=[send_email])
+"""
 
 KEYS = {"alice": "key-alice", "bob": "key-bob", "memories": "key-memories", "rita": "key-rita"}
 """identity -> API key; `rita` is the reviewer, `memories` a user named like the namespace root."""
@@ -37,7 +48,15 @@ def start_auth_server(workdir: Path, llm_server: Any) -> tuple[str, Any, Path, P
         "WEFT_AUDIT_LOG": str(workdir / "weft" / "audit.jsonl"),
         "WEFT_SANDBOX_ROOT": str(workdir / "weft" / "sandbox"),
     }
-    url, process, log = start_dev_server(workdir, env, ("--n-jobs-per-worker", "4"))
+    # The shipped langgraph.json plus one test-only graph, as the ops server in
+    # test_server_behaviour.py does for webhooks.
+    config = json.loads((REPO / "langgraph.json").read_text())
+    config["graphs"][OUTBOX_GRAPH] = "./react_outbox.py:graph"
+    (workdir / "react_outbox.py").write_text(_OUTBOX_GRAPH_MODULE)
+    (workdir / "langgraph.auth.json").write_text(json.dumps(config))
+    url, process, log = start_dev_server(
+        workdir, env, ("--config", "langgraph.auth.json", "--n-jobs-per-worker", "4")
+    )
     return url, process, outbox, log
 
 
