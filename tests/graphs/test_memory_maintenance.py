@@ -1,7 +1,9 @@
-"""memory_maintenance graph: structure, a scripted run over two users, store failure."""
+"""memory_maintenance graph: structure, a scripted run over two users, pruning of consolidated
+episodes, org users, the store's TTL sweep, store failure."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -138,3 +140,53 @@ async def test_a_failing_store_reports_degraded_memory(scripted_model: Any) -> N
 async def test_without_a_store_the_run_says_so(scripted_model: Any) -> None:
     result = await build_graph(model=scripted_model()).ainvoke({})
     assert result["success"] is False and result["error"] == "no store configured"
+
+
+async def test_consolidated_episodes_are_pruned_once_stale(scripted_model: Any) -> None:
+    store = in_memory_store()
+    await seed(store)
+    model = scripted_model(script=INSIGHTS)
+    first = await build_graph(model=model, store=store).ainvoke({})
+    assert first["report"]["episodes_consolidated"] == 3
+    episodes = await mm(store, "alice").list_memories("episodic")
+    assert len(episodes) == 3 and all(e.importance == 0.2 for e in episodes)  # = prune_below
+
+    # Ten days untouched: stale for a 5-day horizon. Before the fix `importance < prune_below`
+    # never matched them (they sit exactly at the threshold) and they were kept for good.
+    again = await build_graph(model=model, store=store).ainvoke({"stale_days": 5})
+    assert again["report"]["pruned"] == 3
+    assert await mm(store, "alice").list_memories("episodic") == []
+    insights = await mm(store, "alice").list_memories("semantic")
+    assert any(m.extra.get("source") == "consolidation" for m in insights)
+
+
+async def test_maintenance_covers_org_users_and_can_be_narrowed_to_an_org(
+    scripted_model: Any,
+) -> None:
+    store = in_memory_store()
+    await seed(store)
+    acme = MemoryManager(store, "carol@acme.example", org_id="acme", embeddings=fake_embeddings())
+    await acme.remember("Carol prefers dark mode")
+    await acme.remember("Carol prefers dark mode!")
+
+    everyone = await build_graph(model=scripted_model(script=INSIGHTS), store=store).ainvoke({})
+    assert everyone["report"]["users"] == 3
+    assert everyone["report"]["deduplicated"] == 2  # alice's pair and carol's pair
+    only_acme = await build_graph(model=scripted_model(), store=store).ainvoke(
+        {"org_ids": ["acme"]}
+    )
+    assert only_acme["report"]["users"] == 1
+    assert len(await acme.list_memories("semantic")) == 1
+
+
+async def test_qdrant_expired_items_are_swept_by_the_store() -> None:
+    from memory.maintenance import sweep_store_ttl
+
+    store = qdrant_memory_store()
+    mm_now = MemoryManager(store, "alice", embeddings=fake_embeddings())
+    await mm_now.remember("short-lived", ttl_minutes=0.001)
+    await asyncio.sleep(0.2)
+    # omit_expired hides the item from every read, so only the store's own sweep deletes it.
+    assert await mm_now.purge_expired() == 0
+    assert await sweep_store_ttl(store) == 1
+    assert await sweep_store_ttl(in_memory_store()) == 0  # no TTL config: nothing to sweep
