@@ -38,6 +38,7 @@ from typing_extensions import TypedDict
 
 from nodes.context import Context, context_of
 from nodes.debating import canonical_answer, mean_pairwise_similarity, tally_votes
+from nodes.finish import budget_stop, make_finish_run, stopped_outcome
 from nodes.model import ModelConfigurationError, ModelOverride, ModelSpec, parse_model_id
 from nodes.prompts.debate import (
     CONVERGENCE_CHECK_PROMPT,
@@ -49,7 +50,8 @@ from nodes.prompts.debate import (
     POSITION_TEMPLATE,
     TIE_BREAK_PROMPT,
 )
-from nodes.state import RunAccounting, RunOutcome
+from nodes.resilience import MODEL_NODE_TIMEOUT, MODEL_RETRY, on_model_failure
+from nodes.state import RunAccounting, RunOutcome, RunTracking, add_usage, start_clock
 from nodes.structured import ask_structured
 
 logger = logging.getLogger(__name__)
@@ -224,7 +226,7 @@ class DebateOutput(RunOutcome, RunAccounting):
     vote: NotRequired[VoteRecord | None]
 
 
-class DebateState(DebateOutput):
+class DebateState(DebateOutput, RunTracking):
     """Full state of the debate graph."""
 
 
@@ -372,10 +374,11 @@ def build_graph(
 
     async def open_debate(
         state: DebateState, runtime: Runtime[Context]
-    ) -> Command[Literal["debate_turn"]]:
+    ) -> Command[Literal["debate_turn", "finish_run"]]:
         """Pick the debaters and send the question to all of them at once (round 0).
 
-        Reads `question`; writes `debaters`, `mode` and resets the per-run artifacts.
+        Reads `question`; writes `debaters`, `mode`, `run_clock` and resets the per-run
+        artifacts; a budget too small for one round ends the run at once.
         """
         ctx = context_of(runtime)
         if ctx.debate_mode not in ("debate", "vote"):
@@ -392,19 +395,23 @@ def build_graph(
         specs = debaters_for(debaters, ctx.debate_debaters)
         profiles = [DebaterProfile(name=s.name, persona=s.persona) for s in specs]
         rounds = ctx.debate_rounds if ctx.debate_mode == "debate" else 0
-        return Command(
-            update={
-                "mode": ctx.debate_mode,
-                "debaters": profiles,
-                # A new question on the same thread starts a fresh debate.
-                "positions": Overwrite([]),
-                "assessments": Overwrite([]),
-                "converged": False,
-                "verdict": None,
-                "vote": None,
-            },
-            goto=_round_tasks(state["question"], profiles, 0, rounds, []),
-        )
+        clock = start_clock(state)
+        update: dict[str, Any] = {
+            **clock,
+            "stop_reason": None,
+            "mode": ctx.debate_mode,
+            "debaters": profiles,
+            # A new question on the same thread starts a fresh debate.
+            "positions": Overwrite([]),
+            "assessments": Overwrite([]),
+            "converged": False,
+            "verdict": None,
+            "vote": None,
+        }
+        stop = budget_stop({**state, **clock}, ctx, model_calls=len(profiles))
+        if stop:
+            return Command(update={**update, **stopped_outcome(stop)}, goto="finish_run")
+        return Command(update=update, goto=_round_tasks(state["question"], profiles, 0, rounds, []))
 
     async def debate_turn(task: DebaterTask, runtime: Runtime[Context]) -> dict[str, Any]:
         """One debater states (round 0) or revises (later rounds) its position.
@@ -462,6 +469,11 @@ def build_graph(
             return Command(update=update, goto="tally")
         if round_ >= ctx.debate_rounds:
             return Command(update=update, goto="judge")
+        # Another round must fit the budget with the judge's call still to come; if it cannot,
+        # measuring agreement is pointless.
+        stop = budget_stop(state, ctx, model_calls=len(latest) + 1)
+        if stop:
+            return Command(update={**update, "stop_reason": stop}, goto="judge")
         if ctx.debate_convergence != "off":
             assessment, usage = await _measure_agreement(state["question"], latest, ctx)
             update["assessments"] = [assessment]
@@ -478,6 +490,10 @@ def build_graph(
                     ctx.debate_agreement_threshold,
                 )
                 return Command(update={**update, "converged": True}, goto="judge")
+        spent = {**state, "usage": add_usage(state.get("usage"), update.get("usage"))}
+        stop = budget_stop(spent, ctx, model_calls=len(latest) + 1)
+        if stop:
+            return Command(update={**update, "stop_reason": stop}, goto="judge")
         return Command(
             update=update,
             goto=_round_tasks(
@@ -526,10 +542,17 @@ def build_graph(
     async def judge(state: DebateState, runtime: Runtime[Context]) -> dict[str, Any]:
         """Rule on the debate with a structured verdict.
 
-        Reads `question`, `positions`; writes `verdict`, `final_answer`, `success`, `error`.
+        Reads `question`, `positions`, `stop_reason`; writes `verdict`, `final_answer`,
+        `success`, `error`. A run stopped by its budget still gets a ruling on the positions so
+        far when one more call fits, else the most confident position.
         """
         ctx = context_of(runtime)
         latest = latest_positions(state.get("positions", []))
+        stopped = state.get("stop_reason")
+        cannot_judge = budget_stop(state, ctx, model_calls=1)
+        if cannot_judge:
+            best = max(latest, key=lambda p: p["confidence"], default=None)
+            return stopped_outcome(stopped or cannot_judge, best["answer"] if best else None)
         ruling = await ask_structured(
             Verdict,
             [
@@ -548,12 +571,12 @@ def build_graph(
         return {
             "verdict": verdict,
             "final_answer": verdict["decision"],
-            "success": True,
-            "error": None,
+            "success": not stopped,
+            "error": f"{stopped}; the judge ruled on the positions so far" if stopped else None,
             "usage": ruling.usage,
         }
 
-    async def tally(state: DebateState) -> Command[Literal["break_tie", "__end__"]]:
+    async def tally(state: DebateState) -> Command[Literal["break_tie", "finish_run"]]:
         """Majority vote over the normalised answers; a tie goes to the judge.
 
         Reads `positions`; writes `vote` and, without a tie, the final answer.
@@ -576,7 +599,7 @@ def build_graph(
                 "success": True,
                 "error": None,
             },
-            goto=END,  # type: ignore[arg-type]  # END is typed str; it is "__end__"
+            goto="finish_run",
         )
 
     async def break_tie(state: DebateState, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -587,6 +610,12 @@ def build_graph(
         vote = state["vote"]
         assert vote is not None  # tally routes here only after recording the vote
         votes = latest_positions(state.get("positions", []))
+        stop = budget_stop(state, context_of(runtime), model_calls=1)
+        if stop:
+            return stopped_outcome(
+                f"{stop}; tie between {', '.join(map(repr, vote['winners']))}",
+                _answer_for(votes, vote["winners"][0]),
+            )
         schema = tie_break_schema(vote["winners"])
         choice = await ask_structured(
             schema,
@@ -624,17 +653,35 @@ def build_graph(
     builder.add_node("open_debate", open_debate)
     # add_node's overloads only type state-shaped inputs; this node takes a Send payload.
     builder.add_node(  # type: ignore[call-overload]
-        "debate_turn", debate_turn, input_schema=DebaterTask
+        "debate_turn",
+        debate_turn,
+        input_schema=DebaterTask,
+        retry_policy=MODEL_RETRY,
+        timeout=MODEL_NODE_TIMEOUT,
     )
-    builder.add_node("assess_round", assess_round)
-    builder.add_node("judge", judge)
+    builder.add_node(
+        "assess_round", assess_round, retry_policy=MODEL_RETRY, timeout=MODEL_NODE_TIMEOUT
+    )
+    builder.add_node(
+        "judge",
+        judge,
+        retry_policy=MODEL_RETRY,
+        timeout=MODEL_NODE_TIMEOUT,
+        # A judge that stays unavailable (fallback model included): the majority decides.
+        error_handler=on_model_failure("tally", update=lambda _state, _error: {}),
+    )
     builder.add_node("tally", tally)
-    builder.add_node("break_tie", break_tie)
+    builder.add_node("break_tie", break_tie, retry_policy=MODEL_RETRY, timeout=MODEL_NODE_TIMEOUT)
     builder.add_edge(START, "open_debate")
     # Every debater of a round is one `Send`; assess_round runs once when all have answered.
     builder.add_edge("debate_turn", "assess_round")
-    builder.add_edge("judge", END)
-    builder.add_edge("break_tie", END)
+    builder.add_node(
+        "finish_run",
+        make_finish_run(model=model, iterations=lambda s: int(s.get("rounds_completed") or 0)),
+    )
+    builder.add_edge("judge", "finish_run")
+    builder.add_edge("break_tie", "finish_run")
+    builder.add_edge("finish_run", END)
     return builder.compile(name="debate", checkpointer=checkpointer, store=store)
 
 

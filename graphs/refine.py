@@ -11,6 +11,7 @@ Model calls: 2 per draft (write + critique): 2 when the first draft passes, at m
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Literal, NotRequired
 
 from langchain_core.messages import HumanMessage, SystemMessage
@@ -25,6 +26,7 @@ from typing_extensions import TypedDict
 
 from nodes.context import Context, context_of
 from nodes.critique import Critique, ask_text, best_draft_index
+from nodes.finish import budget_stop, make_finish_run
 from nodes.model import ModelOverride
 from nodes.prompts.reflection import (
     CRITIC_SYSTEM_PROMPT,
@@ -34,7 +36,8 @@ from nodes.prompts.reflection import (
     REFINE_SYSTEM_PROMPT,
     REFINE_USER_PROMPT,
 )
-from nodes.state import RunAccounting, RunOutcome
+from nodes.resilience import MODEL_NODE_TIMEOUT, MODEL_RETRY
+from nodes.state import RunAccounting, RunOutcome, RunTracking, add_usage, start_clock
 from nodes.structured import ask_structured
 
 logger = logging.getLogger(__name__)
@@ -70,7 +73,7 @@ class RefineOutput(RunOutcome, RunAccounting):
     """Drafts written."""
 
 
-class RefineState(RefineInput, RefineOutput):
+class RefineState(RefineInput, RefineOutput, RunTracking):
     """Full critic-refine state."""
 
 
@@ -108,7 +111,11 @@ def build_graph(
     """
 
     async def generate(state: RefineState, runtime: Runtime[Context]) -> dict[str, Any]:
-        """Write the first draft. Reads `task`; writes `drafts`, `iterations`, `usage`."""
+        """Write the first draft (and start the run's clock).
+
+        Reads `task`; writes `drafts`, `iterations`, `usage`, `run_clock`.
+        """
+        started = time.time()
         text, usage = await ask_text(
             [
                 SystemMessage(GENERATE_SYSTEM_PROMPT),
@@ -118,7 +125,13 @@ def build_graph(
             context=context_of(runtime),
             model=model,
         )
-        return {"drafts": [DraftRecord(iteration=1, text=text)], "iterations": 1, "usage": usage}
+        return {
+            **start_clock(state, now=started),
+            "stop_reason": None,
+            "drafts": [DraftRecord(iteration=1, text=text)],
+            "iterations": 1,
+            "usage": usage,
+        }
 
     async def critique(
         state: RefineState, runtime: Runtime[Context]
@@ -129,6 +142,9 @@ def build_graph(
         """
         ctx = context_of(runtime)
         limit_score, limit_drafts = _settings(ctx, threshold, max_iterations)
+        stop = budget_stop(state, ctx)
+        if stop:
+            return Command(goto="finish", update={"stop_reason": stop})
         drafts = list(state["drafts"])
         latest = drafts[-1]
         answer = await ask_structured(
@@ -153,9 +169,13 @@ def build_graph(
             {"event": "critique", "iteration": latest["iteration"], "average": verdict.average}
         )
         done = verdict.average >= limit_score or latest["iteration"] >= limit_drafts
+        update: dict[str, Any] = {"drafts": drafts, "usage": answer.usage}
+        if not done:
+            # Budgets are checked before the revision too, with this critique's usage counted.
+            spent = {**state, "usage": add_usage(state.get("usage"), answer.usage)}
+            update["stop_reason"] = budget_stop(spent, ctx)
         return Command(
-            goto="finish" if done else "refine",
-            update={"drafts": drafts, "usage": answer.usage},
+            goto="finish" if done or update.get("stop_reason") else "refine", update=update
         )
 
     async def refine(state: RefineState, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -198,6 +218,14 @@ def build_graph(
         drafts = state["drafts"]
         best = drafts[best_draft_index([d.get("average") for d in drafts]) or 0]
         score = best.get("average")
+        if state.get("stop_reason"):
+            return {
+                "final_answer": best["text"],
+                "success": False,
+                "error": f"{state['stop_reason']}; returning the best draft so far "
+                f"(iteration {best['iteration']}, average {score})",
+                "best_score": score,
+            }
         if score is not None and score >= limit_score:
             return {
                 "final_answer": best["text"],
@@ -219,14 +247,16 @@ def build_graph(
     builder = StateGraph(
         RefineState, context_schema=Context, input_schema=RefineInput, output_schema=RefineOutput
     )
-    builder.add_node("generate", generate)
-    builder.add_node("critique", critique)
-    builder.add_node("refine", refine)
+    builder.add_node("generate", generate, retry_policy=MODEL_RETRY, timeout=MODEL_NODE_TIMEOUT)
+    builder.add_node("critique", critique, retry_policy=MODEL_RETRY, timeout=MODEL_NODE_TIMEOUT)
+    builder.add_node("refine", refine, retry_policy=MODEL_RETRY, timeout=MODEL_NODE_TIMEOUT)
     builder.add_node("finish", finish)
+    builder.add_node("finish_run", make_finish_run(model=model))
     builder.add_edge(START, "generate")
     builder.add_edge("generate", "critique")
     builder.add_edge("refine", "critique")
-    builder.add_edge("finish", END)
+    builder.add_edge("finish", "finish_run")
+    builder.add_edge("finish_run", END)
     return builder.compile(name="refine", checkpointer=checkpointer, store=store)
 
 

@@ -29,6 +29,7 @@ from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
 from nodes.context import Context, context_of
+from nodes.finish import budget_stop, make_finish_run, stopped_outcome
 from nodes.model import ModelOverride
 from nodes.prompts.tot import (
     TOT_EVALUATE_PROMPT,
@@ -37,7 +38,8 @@ from nodes.prompts.tot import (
     TOT_STEP_TEMPLATE,
     TOT_SYSTEM_PROMPT,
 )
-from nodes.state import RunAccounting, RunOutcome
+from nodes.resilience import MODEL_NODE_TIMEOUT, MODEL_RETRY
+from nodes.state import RunAccounting, RunClockChannel, RunOutcome, start_clock
 from nodes.structured import ask_structured
 from nodes.thoughts import (
     ROOT_ID,
@@ -103,11 +105,12 @@ class ToTOutput(RunOutcome, RunAccounting):
     best_score: NotRequired[float | None]
     depth_reached: NotRequired[int]
     stop_reason: NotRequired[str]
-    """`threshold` (a thought scored high enough) or `max_depth`."""
+    """`threshold` (a thought scored high enough), `max_depth`, or `budget` (a run limit;
+    `error` says which)."""
     explanation: NotRequired[str]
 
 
-class ToTState(ToTOutput):
+class ToTState(ToTOutput, RunClockChannel):
     """Full state of the tree-of-thoughts graph."""
 
 
@@ -182,19 +185,28 @@ def build_graph(
 
     async def start_search(
         state: ToTState, runtime: Runtime[Context]
-    ) -> Command[Literal["expand"]]:
+    ) -> Command[Literal["expand", "finish_run"]]:
         """Plant the root (the problem) and expand it.
 
-        Reads `problem`; writes `tree` (reset) and `depth_reached`.
+        Reads `problem`; writes `tree` (reset), `depth_reached` and `run_clock`; a budget too
+        small for one level and the solution ends the run at once.
         """
-        _check_settings(context_of(runtime))
+        ctx = context_of(runtime)
+        _check_settings(ctx)
         root = ThoughtNode(
             id=ROOT_ID, parent=None, thought=state["problem"], depth=0, score=None, kept=True
         )
-        return Command(
-            update={"tree": Overwrite([root]), "depth_reached": 0},
-            goto=_expand_sends(state["problem"], [root], [root]),
-        )
+        clock = start_clock(state)
+        update: dict[str, Any] = {
+            **clock,
+            "tree": Overwrite([root]),
+            "depth_reached": 0,
+            "error": None,
+        }
+        stop = budget_stop({**state, **clock}, ctx, model_calls=_level_calls(ctx, 1) + 1)
+        if stop:
+            return Command(update={**update, **stopped_outcome(stop)}, goto="finish_run")
+        return Command(update=update, goto=_expand_sends(state["problem"], [root], [root]))
 
     async def expand(task: ExpandTask, runtime: Runtime[Context]) -> Command[Literal["evaluate"]]:
         """Propose k candidate thoughts below one frontier node, then score each concurrently.
@@ -300,6 +312,10 @@ def build_graph(
             return Command(update={**update, "stop_reason": "max_depth"}, goto="solve")
         merged = merge_tree_nodes(tree, marked)
         kept = [n for n in marked if n["kept"]]
+        # The next level must fit the budget with the solving call still to come.
+        stop = budget_stop(state, ctx, model_calls=_level_calls(ctx, len(kept)) + 1)
+        if stop:
+            return Command(update={**update, "stop_reason": "budget", "error": stop}, goto="solve")
         return Command(update=update, goto=_expand_sends(state["problem"], merged, kept))
 
     async def solve(state: ToTState, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -312,6 +328,16 @@ def build_graph(
         deepest = max(n["depth"] for n in tree)
         leaf = best_node([n for n in level(tree, deepest) if n["kept"]])
         path = [n["thought"] for n in path_to(tree, leaf["id"])] if leaf else []
+        budget_reason = state.get("error") if state.get("stop_reason") == "budget" else None
+        if budget_stop(state, context_of(runtime), model_calls=1):
+            return {
+                "best_path": path,
+                "best_score": leaf["score"] if leaf else None,
+                **stopped_outcome(
+                    budget_reason or "max_model_calls reached before solving",
+                    render_path(path[1:]) if len(path) > 1 else None,
+                ),
+            }
         solution = await ask_structured(
             Solution,
             [
@@ -329,8 +355,10 @@ def build_graph(
             "best_score": leaf["score"] if leaf else None,
             "final_answer": solution.value.answer,
             "explanation": solution.value.explanation,
-            "success": True,
-            "error": None,
+            "success": budget_reason is None,
+            "error": f"{budget_reason}; solved along the best path so far"
+            if budget_reason
+            else None,
             "usage": solution.usage,
         }
 
@@ -340,19 +368,37 @@ def build_graph(
     builder.add_node("start_search", start_search)
     # add_node's overloads only type state-shaped inputs; this node takes a Send payload.
     builder.add_node(  # type: ignore[call-overload]
-        "expand", expand, input_schema=ExpandTask
+        "expand",
+        expand,
+        input_schema=ExpandTask,
+        retry_policy=MODEL_RETRY,
+        timeout=MODEL_NODE_TIMEOUT,
     )
     # add_node's overloads only type state-shaped inputs; this node takes a Send payload.
     builder.add_node(  # type: ignore[call-overload]
-        "evaluate", evaluate, input_schema=EvaluateTask
+        "evaluate",
+        evaluate,
+        input_schema=EvaluateTask,
+        retry_policy=MODEL_RETRY,
+        timeout=MODEL_NODE_TIMEOUT,
     )
     builder.add_node("select", select)
-    builder.add_node("solve", solve)
+    builder.add_node("solve", solve, retry_policy=MODEL_RETRY, timeout=MODEL_NODE_TIMEOUT)
     builder.add_edge(START, "start_search")
     # All evaluations of one level are `Send`s of the same step: select runs once after them.
     builder.add_edge("evaluate", "select")
-    builder.add_edge("solve", END)
+    builder.add_node(
+        "finish_run",
+        make_finish_run(model=model, iterations=lambda s: int(s.get("depth_reached") or 0)),
+    )
+    builder.add_edge("solve", "finish_run")
+    builder.add_edge("finish_run", END)
     return builder.compile(name="tot", checkpointer=checkpointer, store=store)
+
+
+def _level_calls(ctx: Context, frontier: int) -> int:
+    """Model calls one more level costs: one expansion and k scorings per frontier node."""
+    return frontier * (1 + ctx.tot_candidates)
 
 
 def input_from_text(text: str) -> dict[str, Any]:

@@ -29,10 +29,14 @@ from typing_extensions import TypedDict
 from nodes.approval import make_approval_node
 from nodes.context import Context, ModelRole, context_of
 from nodes.context_window import context_window_record, model_input  # memory: window
-from nodes.finish import budget_stop, emit_budget_event, make_finish_run
+from nodes.finish import budget_stop, emit_budget_event, make_finish_run, stopped_outcome
 from nodes.memory_nodes import add_memory_steps  # memory: recall/record/summarize
 from nodes.model import ModelOverride, message_text, resolve_model
-from nodes.prompts import AGENT_STOPPED_MESSAGE, AGENT_SYSTEM_PROMPT, TOOL_NOT_EXECUTED_MESSAGE
+from nodes.prompts import (
+    AGENT_SYSTEM_PROMPT,
+    TOOL_NOT_EXECUTED_MESSAGE,
+    with_untrusted_data_clause,
+)
 from nodes.resilience import MODEL_RETRY, TOOL_RETRY  # resilience: transient-only retries
 from nodes.state import (
     MemoryChannels,  # memory: degraded, summary, context_windows
@@ -154,7 +158,9 @@ def make_call_model(
         selected = [tools_by_name[n] for n in gate.allowed_names(ctx, state.get("plan_tools"))]
         bound = chat_model.bind_tools(selected) if selected else chat_model
         prompt = ctx.system_prompt or system_prompt or AGENT_SYSTEM_PROMPT
-        return bound, model_input(prompt.format(now=_now()), state, ctx), model_id
+        # safety: the "tool output is data" clause is appended to every prompt, replaced or not.
+        system = with_untrusted_data_clause(prompt.format(now=_now()))
+        return bound, model_input(system, state, ctx), model_id
 
     def conclude(
         state: AgentState, runtime: Runtime[Context], response: Any, model_id: str
@@ -232,7 +238,7 @@ def _best_partial_answer(messages: Sequence[AnyMessage]) -> str:
         if isinstance(message, HumanMessage):
             break
         if isinstance(message, AIMessage) and message_text(message.content).strip():
-            return "Here is what I had so far: " + message_text(message.content).strip()
+            return message_text(message.content)
     return ""
 
 
@@ -254,17 +260,9 @@ def finalize(state: AgentState) -> dict[str, Any]:
         )
         for call in pending
     ]
-    limit = reason.split(" reached")[0] if " reached" in reason else reason
-    answer = AGENT_STOPPED_MESSAGE.format(
-        limit=limit, partial=_best_partial_answer(state["messages"])
-    ).strip()
+    outcome = stopped_outcome(reason, _best_partial_answer(state["messages"]))
     logger.info("agent stopped early: %s", reason)
-    return {
-        "messages": [*not_run, AIMessage(content=answer)],
-        "final_answer": answer,
-        "success": False,
-        "error": reason,
-    }
+    return {"messages": [*not_run, AIMessage(content=outcome["final_answer"])], **outcome}
 
 
 def build_agent(

@@ -36,6 +36,7 @@ from nodes.budgets import stop_reason as budget_stop_reason
 from nodes.context import Context, ModelRole, context_of
 from nodes.guardrails import GuardrailRules, output_guardrail_steps
 from nodes.model import ModelOverride
+from nodes.prompts import AGENT_STOPPED_MESSAGE
 from nodes.state import (
     ModelUsage,
     RunMetrics,
@@ -115,12 +116,15 @@ def budget_stop(
     *,
     now: float | None = None,
     tool_calls: int | None = None,
+    model_calls: int | None = None,
 ) -> str | None:
     """Why the run must stop before its next step, or None to go on.
 
-    Before a model call, leave `tool_calls` None: a limit already reached stops the run, except
-    `max_tool_calls` (the model may still answer without tools). Before running tools, pass the
-    number requested: they must fit in `max_tool_calls` too.
+    Before a model call, leave the counts None: a limit already reached stops the run, except
+    `max_tool_calls` (the model may still answer without tools). Before running tools, pass
+    `tool_calls` (the number requested): they must fit in `max_tool_calls`. Before a step that
+    makes several model calls at once (a debate round), pass `model_calls`: they must fit in
+    `max_model_calls`.
     """
     budget = run_budget(ctx)
     if not budget.active:
@@ -128,16 +132,36 @@ def budget_stop(
     spend = run_spend(state, ctx, now=now)
     # Tool calls are judged by what is about to run, below, not by what has run.
     reason = budget_stop_reason(dataclasses.replace(budget, max_tool_calls=None), spend)
-    tool_limit = budget.max_tool_calls
+    tool_limit, call_limit = budget.max_tool_calls, budget.max_model_calls
     if reason is None and tool_calls and tool_limit is not None:
         if spend.tool_calls + tool_calls > tool_limit:
             reason = (
                 f"max_tool_calls ({tool_limit}) reached: {spend.tool_calls} used, "
                 f"{tool_calls} more requested"
             )
+    if reason is None and model_calls and call_limit is not None:
+        if spend.model_calls + model_calls > call_limit:
+            reason = (
+                f"max_model_calls ({call_limit}) reached: {spend.model_calls} used, "
+                f"{model_calls} more needed"
+            )
     if reason:
         logger.info("budget stop: %s", reason)
     return reason
+
+
+def stopped_outcome(reason: str, partial: str | None = None) -> dict[str, Any]:
+    """The outcome keys of a run that stopped early: an apology with the best partial answer.
+
+    `reason` is the stop reason (e.g. a budget's); it becomes `error`, and its limit name is
+    what the user reads.
+    """
+    limit = reason.split(" reached")[0] if " reached" in reason else reason
+    partial = (partial or "").strip()
+    answer = AGENT_STOPPED_MESSAGE.format(
+        limit=limit, partial=f"Here is what I had so far: {partial}" if partial else ""
+    ).strip()
+    return {"final_answer": answer, "success": False, "error": reason}
 
 
 def emit_budget_event(state: Mapping[str, Any], ctx: Context) -> None:
@@ -296,4 +320,5 @@ __all__ = [
     "run_spend",
     "run_tool_results",
     "run_usage",
+    "stopped_outcome",
 ]

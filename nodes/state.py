@@ -227,10 +227,17 @@ def pause_credit(runtime: Any, *, now: float | None = None) -> dict[str, Any]:
     return {"run_clock": {"paused_s": paused, "interrupts": 1}}
 
 
-class RunTracking(TypedDict):
-    """Internal per-run bookkeeping every pattern's full state includes (not in outputs)."""
+class RunClockChannel(TypedDict):
+    """The run clock channel alone, for states that use `stop_reason` for something else."""
 
     run_clock: NotRequired[Annotated[RunClock | None, merge_run_clock]]
+
+
+class RunTracking(RunClockChannel):
+    """Internal per-run bookkeeping every pattern's full state includes (not in outputs)."""
+
+    stop_reason: NotRequired[str | None]
+    """Why the run is stopping early (a budget, a guard); read by the pattern's finalize step."""
 
 
 # --- memory and context window (nodes/memory_nodes.py, nodes/context_window.py) ---

@@ -375,3 +375,34 @@ async def test_debaters_use_the_worker_role_and_the_judge_the_judge_role(
     )
     assert result["usage"]["worker-model"]["calls"] == 3
     assert result["usage"]["judge-model"]["calls"] == 1
+
+
+async def test_a_call_budget_skips_rounds_that_do_not_fit_and_the_judge_rules(
+    scripted_model: Any,
+) -> None:
+    model = scripted_model(script=debate_script())
+    result = await build_graph(model=model).ainvoke(
+        {"question": QUESTION},
+        context=Context(debate_convergence="off", max_model_calls=6),
+    )
+
+    # The opening round (3) fits; round 1 (3 more + the verdict) would not: the judge rules.
+    assert len(model.calls) == 3 + 1
+    assert result["rounds_completed"] == 1
+    assert result["final_answer"] == "No: 1 is not prime."
+    assert result["success"] is False
+    assert result["error"].startswith("max_model_calls (6) reached: 3 used, 4 more needed")
+    assert result["metrics"]["stopped_by"] == "max_model_calls"
+    assert result["metrics"]["iterations"] == 1
+
+
+async def test_a_budget_too_small_for_one_round_stops_before_any_call(
+    scripted_model: Any,
+) -> None:
+    model = scripted_model(script=debate_script())
+    result = await build_graph(model=model).ainvoke(
+        {"question": QUESTION}, context=Context(max_model_calls=2)
+    )
+    assert model.calls == []
+    assert result["success"] is False
+    assert result["error"] == "max_model_calls (2) reached: 0 used, 3 more needed"

@@ -135,3 +135,23 @@ async def test_runs_on_a_thread_with_checkpointer(scripted_model: Any) -> None:
     state = await graph.aget_state(config)
     assert state.next == ()
     assert state.values["drafts"][0]["average"] == 5.0
+
+
+async def test_a_call_budget_ends_the_loop_with_the_best_draft_so_far(
+    scripted_model: Any,
+) -> None:
+    model = scripted_model(
+        AIMessage("Draft one."),
+        critique(3, 3, 3, 3, suggestions=["More detail."]),
+        AIMessage("Draft two."),
+    )
+    result = await build_graph(model=model).ainvoke(
+        {"task": "Explain tides."}, context=Context(max_model_calls=3)
+    )
+
+    assert len(model.calls) == 3  # write, critique, refine; the second critique is not made
+    assert result["success"] is False
+    assert result["error"].startswith("max_model_calls (3) reached: 3 used; returning the best")
+    assert result["final_answer"] == "Draft one."  # the only scored draft
+    assert result["metrics"]["stopped_by"] == "max_model_calls"
+    assert result["metrics"]["iterations"] == 2

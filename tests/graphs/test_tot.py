@@ -170,3 +170,28 @@ async def test_invalid_search_settings_are_refused(scripted_model: Any) -> None:
         await build_graph(model=scripted_model("unused")).ainvoke(
             {"problem": PROBLEM}, context=Context(tot_beam_width=0)
         )
+
+
+async def test_a_level_that_does_not_fit_the_budget_is_skipped_and_the_best_path_solved(
+    scripted_model: Any,
+) -> None:
+    model = scripted_model(script=SCRIPT)
+    ctx = Context(
+        tot_candidates=3,
+        tot_beam_width=2,
+        tot_max_depth=2,
+        tot_score_threshold=9.5,
+        max_model_calls=10,
+    )
+    result = await build_graph(model=model).ainvoke({"problem": PROBLEM}, context=ctx)
+
+    # Level 1 costs 1 + 3; level 2 would cost 2·(1 + 3) more, plus solving: 13 > 10.
+    assert schema_counts(model) == {"ThoughtProposals": 1, "ThoughtValue": 3, "Solution": 1}
+    assert result["stop_reason"] == "budget"
+    assert result["best_path"] == ["A"]
+    assert result["final_answer"] == "6 * (9 - 4) = 30"
+    assert result["success"] is False
+    assert result["error"] == (
+        "max_model_calls (10) reached: 4 used, 9 more needed; solved along the best path so far"
+    )
+    assert result["metrics"]["model_calls"] == 5
