@@ -6,6 +6,7 @@
     weft mock-llm --script FILE [--port N]
     weft inspect THREAD [--db SQLITE_PATH|POSTGRES_URL] [--json]
     weft graph GRAPH [--mermaid FILE|-] [--png FILE]
+    weft eval SUITE... [-k K] [--trials N] [--prices FILE] [--json FILE] [--min-pass-rate R]
 
 Exit codes: 0 answered, 1 the run ended without success, 2 bad usage or configuration,
 3 the run is paused on an interrupt and no answer could be asked for (non-interactive).
@@ -101,6 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     draw.add_argument("--mermaid", metavar="FILE", help="write Mermaid text ('-' for stdout)")
     draw.add_argument("--png", metavar="FILE", help="render a PNG (needs a Mermaid renderer)")
     draw.add_argument("--renderer-url", help="self-hosted mermaid.ink URL for --png")
+    # evaluations: `weft eval` (graphs/cli_eval.py; its exit code 1 means below --min-pass-rate)
+    from graphs.cli_eval import add_eval_arguments
+
+    add_eval_arguments(sub)
     return parser
 
 
@@ -135,6 +140,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from graphs.cli_inspect import run_inspect_command
 
             return run_inspect_command(args, console)
+        if args.command == "eval":
+            from graphs.cli_eval import run_eval_command
+
+            return run_eval_command(args, console)
     except (CliError, UnknownGraphError, ModelConfigurationError, ValueError) as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}")
         return EXIT_USAGE
