@@ -197,10 +197,19 @@ async def _run_command(args: argparse.Namespace, console: Console) -> int:
         resume=_parse_resume(args.resume),
         interactive=sys.stdin.isatty(),
     )
+    from memory.store import open_store_or_none  # memory: memory/settings.py picks the backend
     from nodes.persistence import open_checkpointer  # SQLite path, postgresql:// URL or memory
 
-    async with open_checkpointer(args.db) as saver:
-        return await execute(request, saver, console)
+    # memory: the long-term store is opened only for runs that use it (Qdrant on disk under
+    # ./.weft/memory by default); if it cannot be opened the run goes on without memory.
+    wants_store = request.context.memory_enabled or request.graph_id == "memory_maintenance"
+    async with (
+        open_checkpointer(args.db) as saver,
+        open_store_or_none(wants_store) as (store, store_problem),
+    ):
+        if store_problem:
+            console.print(f"[yellow]warning:[/yellow] {escape(store_problem)}")
+        return await execute(request, saver, console, store=store)
 
 
 def load_demo(graph_id: str) -> dict[str, Any]:
@@ -248,12 +257,17 @@ def _input_for(module: Any, text: str) -> Any:
     return {"messages": [{"role": "user", "content": text}]}
 
 
-async def execute(request: RunRequest, checkpointer: Any, console: Console) -> int:
-    """Run (or resume) a graph on a thread, showing progress, until it ends or waits."""
+async def execute(
+    request: RunRequest, checkpointer: Any, console: Console, *, store: Any = None
+) -> int:
+    """Run (or resume) a graph on a thread, showing progress, until it ends or waits.
+
+    `store` is the long-term memory store (None: the graph runs without one).
+    """
     from langgraph.types import Command
 
     module = get_graph_info(request.graph_id).load_module()
-    graph = module.build_graph(checkpointer=checkpointer)
+    graph = module.build_graph(checkpointer=checkpointer, store=store)
     config: dict[str, Any] = {"configurable": {"thread_id": request.thread_id}}
     config["metadata"] = {"graph_id": request.graph_id}  # lets `weft inspect` find the graph
     console.print(f"[dim]graph {request.graph_id} · thread {request.thread_id}[/dim]")

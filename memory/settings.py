@@ -2,8 +2,9 @@
 
 | Variable | Meaning | Default |
 | --- | --- | --- |
+| `WEFT_MEMORY_STORE` | `qdrant`, `postgres` (at `DATABASE_URL`) or `memory` | `qdrant` |
 | `QDRANT_URL` | A Qdrant server URL, or `:memory:` for an in-process store | local mode |
-| `QDRANT_PATH` | Folder for an on-disk local Qdrant (used when `QDRANT_URL` is unset) | unset |
+| `QDRANT_PATH` | Folder of an on-disk local Qdrant (if no `QDRANT_URL`) | CLI: `.weft/memory` |
 | `QDRANT_API_KEY` | API key for `QDRANT_URL` | unset |
 | `WEFT_MEMORY_COLLECTION` | Qdrant collection holding the memories | `weft_memories` |
 | `WEFT_EMBEDDINGS` | `auto`, `openai:<model>`, `minilm` or `hash` | `auto` |
@@ -11,6 +12,10 @@
 
 `auto` picks OpenAI embeddings when `OPENAI_API_KEY` is set, else the offline MiniLM extra
 when it is installed, else the lexical `hash` embedder (test-grade; a warning is logged).
+
+`DATABASE_URL` alone does not move memories to Postgres: it selects the CLI's checkpointer,
+and Postgres here often lacks pgvector, so the vector store stays Qdrant unless
+`WEFT_MEMORY_STORE=postgres` asks for it (then MemoryManager ranks with its own embedder).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from dataclasses import dataclass
 DEFAULT_COLLECTION = "weft_memories"
 DEFAULT_OPENAI_EMBEDDING_MODEL = "text-embedding-3-small"
 EMBEDDING_CHOICES = ("auto", "openai:<model>", "minilm", "hash")
+STORE_CHOICES = ("qdrant", "postgres", "memory")
 
 
 class MemorySettingsError(ValueError):
@@ -32,6 +38,10 @@ class MemorySettingsError(ValueError):
 class MemorySettings:
     """Where memories live and how they are embedded."""
 
+    store: str = "qdrant"
+    """Backend: `qdrant`, `postgres` or `memory` (in-process, nothing kept)."""
+    database_url: str | None = None
+    """Postgres URL for `store="postgres"` (`DATABASE_URL`)."""
     qdrant_url: str | None = None
     """Qdrant server URL or `:memory:`; None means local mode (`qdrant_path` or in memory)."""
     qdrant_path: str | None = None
@@ -61,7 +71,15 @@ class MemorySettings:
                 f"WEFT_EMBEDDINGS={choice!r} is not supported; expected one of "
                 f"{', '.join(EMBEDDING_CHOICES)}"
             )
+        store = (env.get("WEFT_MEMORY_STORE") or "qdrant").strip()
+        if store not in STORE_CHOICES:
+            raise MemorySettingsError(
+                f"WEFT_MEMORY_STORE={store!r} is not supported; expected one of "
+                f"{', '.join(STORE_CHOICES)}"
+            )
         return cls(
+            store=store,
+            database_url=env.get("DATABASE_URL") or None,
             qdrant_url=env.get("QDRANT_URL") or None,
             qdrant_path=env.get("QDRANT_PATH") or None,
             qdrant_api_key=env.get("QDRANT_API_KEY") or None,
