@@ -62,6 +62,7 @@ from nodes.prompts.pipeline import (
     WRITE_SYSTEM_PROMPT,
     WRITE_USER_PROMPT,
 )
+from nodes.resilience import model_retry_for
 from nodes.state import RunAccounting, RunOutcome
 from nodes.structured import StructuredOutputError, ask_structured
 
@@ -339,7 +340,12 @@ def build_pipeline(
     builder.add_node("prepare", _prepare)
     previous: str | None = None
     for spec in stages:
-        builder.add_node(spec.name, _make_stage_node(spec, previous, model))
+        builder.add_node(
+            spec.name,
+            _make_stage_node(spec, previous, model),
+            # No node timeout: a stage may be user code of any duration.
+            retry_policy=model_retry_for(spec.run),
+        )
         previous = spec.name
     builder.add_node("review_gate", _make_review_gate(stages))
     builder.add_node("finish", _make_finish(answer_from or _last_output_as_text))

@@ -90,6 +90,7 @@ from nodes.prompts.planning import (
     WORKER_SYSTEM_PROMPT,
     WORKER_TASK_PROMPT,
 )
+from nodes.resilience import MODEL_NODE_TIMEOUT, MODEL_RETRY
 from nodes.state import ModelUsage, RunAccounting, RunOutcome, ToolResult, add_usage
 from nodes.structured import ask_structured
 from nodes.tool_node import allowed_tool_names, make_tool_node
@@ -704,12 +705,12 @@ def build_graph(
         input_schema=PlanExecuteInput,
         output_schema=PlanExecuteOutput,
     )
-    builder.add_node("planner", planner)
+    builder.add_node("planner", planner, retry_policy=MODEL_RETRY, timeout=MODEL_NODE_TIMEOUT)
     builder.add_node("validate_plan", validate_plan)
     builder.add_node("review_plan", review_plan)
     builder.add_node("execute", execute)
-    builder.add_node("replanner", replanner)
-    builder.add_node("synthesize", synthesize)
+    builder.add_node("replanner", replanner, retry_policy=MODEL_RETRY, timeout=MODEL_NODE_TIMEOUT)
+    builder.add_node("synthesize", synthesize, retry_policy=MODEL_RETRY, timeout=MODEL_NODE_TIMEOUT)
     builder.add_edge(START, "planner")
     builder.add_edge("planner", "validate_plan")
     builder.add_edge("replanner", "validate_plan")

@@ -40,6 +40,7 @@ from nodes.prompts.router import (
     REFUND_PROMPT,
     ROUTER_SYSTEM_PROMPT,
 )
+from nodes.resilience import MODEL_NODE_TIMEOUT, MODEL_RETRY, on_model_failure
 from nodes.routing import (
     choose_route,
     classification_view,
@@ -202,7 +203,23 @@ def build_graph(
     builder = StateGraph(
         RouterState, context_schema=Context, input_schema=AgentInput, output_schema=RouterOutput
     )
-    builder.add_node("classify", classify)
+    builder.add_node(
+        "classify",
+        classify,
+        retry_policy=MODEL_RETRY,
+        timeout=MODEL_NODE_TIMEOUT,
+        # A classifier that stays unavailable (fallback model included) hands the request to
+        # the fallback intent, like an unclassifiable one.
+        error_handler=on_model_failure(
+            fallback,
+            update=lambda _state, error: {
+                "intent": None,
+                "confidence": None,
+                "route_reason": f"classifier unavailable, fallback used: {error.error}",
+                "routed_to": fallback,
+            },
+        ),
+    )
     for name, intent in declared.items():
         builder.add_node(name, intent.handler)
         builder.add_edge(name, END)

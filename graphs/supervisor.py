@@ -52,6 +52,7 @@ from nodes.prompts.supervision import (
     SUPERVISOR_WORKER_LINE,
     WORKER_SYSTEM_PROMPT,
 )
+from nodes.resilience import MODEL_NODE_TIMEOUT, MODEL_RETRY
 from nodes.state import ModelUsage, RunAccounting, RunOutcome
 from nodes.structured import ask_structured
 from nodes.supervision import (
@@ -511,6 +512,8 @@ def build_graph(
         "supervisor",
         _make_supervisor(members, model, team_name, guidance),
         destinations=(*(spec.name for spec in members), END),
+        retry_policy=MODEL_RETRY,
+        timeout=MODEL_NODE_TIMEOUT,
     )
     for spec in members:
         runnable = worker_agent(spec, tools, model, team_name)

@@ -23,7 +23,18 @@ retried at all, so the run can fall back instead of stalling.
 Circuit breakers (`breaker_for(service)`) are process-wide, keyed by service name, and never in
 graph state: after `failure_threshold` consecutive transient failures the circuit opens and
 every call fails fast with `CircuitOpenError` for `reset_timeout_s`; then one probe call is let
-through (half-open) and its outcome closes or re-opens the circuit.
+through (half-open) and its outcome closes or re-opens the circuit. The model gateway
+(`nodes/model.py`) keys them by endpoint and model (`model_service`), the tool executor
+(`nodes/tool_node.py`) by the tool's `service` metadata or its name (`tool_service`).
+
+Timeouts, innermost first: each HTTP request (`Context.request_timeout_s`, per read for
+streams); each model call through the gateway, client retries included
+(`model_call_deadline_s`, async calls only; `ModelDeadlineExceeded`, which goes to the fallback
+and is not retried again); and a progress-based backstop on model-calling nodes
+(`MODEL_NODE_TIMEOUT`, fixed when the graph is compiled).
+
+When a model stays unavailable after all of that, a node's `error_handler`
+(`on_model_failure(goto=...)`) can route the run to a fallback path instead of failing it.
 """
 
 from __future__ import annotations
@@ -35,14 +46,17 @@ import enum
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from langchain_core.runnables import Runnable, RunnableLambda
 from langchain_core.tools import ToolException
-from langgraph.types import RetryPolicy
+from langgraph.errors import NodeError, NodeTimeoutError
+from langgraph.types import Command, RetryPolicy, TimeoutPolicy
+
+from nodes.context import Context
 
 logger = logging.getLogger(__name__)
 
@@ -160,8 +174,12 @@ def should_retry_tool(exc: BaseException) -> bool:
 
 
 def should_retry_model(exc: BaseException) -> bool:
-    """`MODEL_RETRY`'s predicate: like tools, but not when the HTTP client already retried."""
-    if not should_retry_tool(exc):
+    """`MODEL_RETRY`'s predicate: like tools, but not when the HTTP client already retried.
+
+    A `ModelDeadlineExceeded` is not retried either: its deadline already covered the client's
+    retries.
+    """
+    if isinstance(exc, ModelDeadlineExceeded) or not should_retry_tool(exc):
         return False
     taken = client_retries_taken(exc)
     if taken:
@@ -234,6 +252,12 @@ MODEL_RETRY = RetryAfterPolicy(
 """Retry policy for model nodes: transient errors no HTTP client retried, 3 attempts in all."""
 
 
+def model_retry_for(action: Any) -> RetryAfterPolicy | None:
+    """`MODEL_RETRY` for a step that calls models itself; None for a runnable such as a compiled
+    subgraph (an agent loop), whose own nodes already retry: retrying both would multiply."""
+    return None if isinstance(action, Runnable) else MODEL_RETRY
+
+
 def transient_retry(
     *,
     max_attempts: int = 3,
@@ -251,6 +275,55 @@ def transient_retry(
         jitter=jitter,
         retry_on=should_retry_model if for_models else should_retry_tool,
     )
+
+
+# --- timeouts --------------------------------------------------------------------------------
+
+# The openai client waits up to 8 s between its own retries; a little more covers scheduling.
+_CLIENT_BACKOFF_S = 8.0
+_DEADLINE_MARGIN_S = 5.0
+
+
+class ModelDeadlineExceeded(TimeoutError):
+    """A model call (the HTTP client's retries included) ran past its wall-clock deadline.
+
+    A `TimeoutError`, so it counts against the endpoint's circuit and hands over to the
+    fallback model; `MODEL_RETRY` does not retry it (the deadline already allowed for retries).
+    """
+
+    def __init__(self, service: str, deadline_s: float) -> None:
+        self.service = service
+        self.deadline_s = deadline_s
+        super().__init__(
+            f"model {service!r} did not answer within {deadline_s:.0f}s "
+            "(request_timeout_s x (max_retries + 1) plus retry backoff)"
+        )
+
+
+def model_call_deadline_s(request_timeout_s: float, max_retries: int) -> float:
+    """Wall-clock budget of one model call: every attempt the HTTP client makes, plus backoff.
+
+    The HTTP timeout alone does not bound a call: it applies per attempt and, for streams, per
+    read, so a slowly trickling stream never hits it.
+    """
+    if request_timeout_s <= 0:
+        raise ValueError(f"request_timeout_s must be > 0, got {request_timeout_s!r}")
+    retries = max(0, max_retries)
+    return request_timeout_s * (retries + 1) + _CLIENT_BACKOFF_S * retries + _DEADLINE_MARGIN_S
+
+
+def _default_node_timeout() -> TimeoutPolicy:
+    defaults = Context()
+    per_call = model_call_deadline_s(defaults.request_timeout_s, defaults.max_retries)
+    # Idle (not run) timeout: every model call emits callback events, so a node that makes
+    # several calls in a row (ToT, debate rounds, re-asks) is only cut when one of them hangs.
+    # Twice a call's deadline leaves room for runs that raise the per-call settings.
+    return TimeoutPolicy(idle_timeout=2 * per_call, refresh_on="auto")
+
+
+MODEL_NODE_TIMEOUT = _default_node_timeout()
+"""Backstop `timeout=` for async model-calling nodes, from the `Context` defaults (compiled into
+the graph, so it cannot follow a run's context; the per-call deadline does)."""
 
 
 # --- circuit breakers ------------------------------------------------------------------------
@@ -394,23 +467,34 @@ class CircuitBreaker:
                 )
 
     @contextmanager
-    def guard(self) -> Iterator[None]:
-        """Run the body as one call through the breaker (sync or async code inside)."""
+    def guard(self, *, neutral: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
+        """Run the body as one call through the breaker (sync or async code inside).
+
+        Args:
+            neutral: Exceptions that say nothing about the service (e.g. arguments rejected
+                before any request): neither a failure nor a success.
+        """
         self.before_call()
         try:
             yield
         except CircuitOpenError:
             raise
+        except neutral:
+            self._release_probe()
+            raise
         except Exception as exc:
             self.record_failure(exc)
             raise
         except BaseException:
-            # Cancellation says nothing about the service; free the probe slot.
-            with self._lock:
-                self._probe_in_flight = False
+            # Cancellation says nothing about the service either.
+            self._release_probe()
             raise
         else:
             self.record_success()
+
+    def _release_probe(self) -> None:
+        with self._lock:
+            self._probe_in_flight = False
 
     async def acall(self, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
         """Await `fn(*args, **kwargs)` through the breaker."""
@@ -436,13 +520,17 @@ class BreakerRegistry:
         *,
         failure_threshold: int = DEFAULT_FAILURE_THRESHOLD,
         reset_timeout_s: float = DEFAULT_RESET_TIMEOUT_S,
+        clock: Callable[[], float] = time.monotonic,
     ) -> CircuitBreaker:
-        """The breaker for `service`, created with these thresholds on first use."""
+        """The breaker for `service`, created with these thresholds (and clock) on first use."""
         with self._lock:
             breaker = self._breakers.get(service)
             if breaker is None:
                 breaker = CircuitBreaker(
-                    service, failure_threshold=failure_threshold, reset_timeout_s=reset_timeout_s
+                    service,
+                    failure_threshold=failure_threshold,
+                    reset_timeout_s=reset_timeout_s,
+                    clock=clock,
                 )
                 self._breakers[service] = breaker
             return breaker
@@ -474,29 +562,49 @@ def breaker_for(
     *,
     failure_threshold: int = DEFAULT_FAILURE_THRESHOLD,
     reset_timeout_s: float = DEFAULT_RESET_TIMEOUT_S,
+    clock: Callable[[], float] = time.monotonic,
 ) -> CircuitBreaker:
-    """The process-wide breaker for `service` (thresholds apply when it is first created)."""
+    """The process-wide breaker for `service` (settings apply when it is first created)."""
     return BREAKERS.get(
-        service, failure_threshold=failure_threshold, reset_timeout_s=reset_timeout_s
+        service, failure_threshold=failure_threshold, reset_timeout_s=reset_timeout_s, clock=clock
     )
 
 
 def model_service(model: Any) -> str:
-    """Breaker key for a chat model: endpoint host (or class) plus model name.
+    """Breaker and rate-limit key for a chat model: endpoint host (or class) plus model name.
 
     Per model, not per host: one deployment can be down or unknown while another on the same
     endpoint answers, which is exactly when a fallback model helps.
     """
     base_url = getattr(model, "openai_api_base", None) or getattr(model, "base_url", None)
-    where = type(model).__name__
-    if isinstance(base_url, str) and base_url:
-        where = base_url.split("://", 1)[-1].split("/", 1)[0]
     name = getattr(model, "model_name", None) or getattr(model, "model", None) or "default"
-    return f"model:{where}/{name}"
+    return endpoint_service(
+        base_url if isinstance(base_url, str) else None, str(name), default=type(model).__name__
+    )
 
 
-def with_breaker(runnable: Runnable[Any, T], breaker: CircuitBreaker) -> Runnable[Any, T]:
-    """Wrap a runnable (e.g. a tool-bound chat model) so every call goes through `breaker`."""
+def endpoint_service(base_url: str | None, model_name: str, *, default: str = "ChatOpenAI") -> str:
+    """`model_service`'s key from its parts: `model:<host[:port] or default>/<model name>`."""
+    where = base_url.split("://", 1)[-1].split("/", 1)[0] if base_url else default
+    return f"model:{where}/{model_name}"
+
+
+def tool_service(tool_name: str, metadata: Mapping[str, Any] | None) -> str:
+    """Breaker key for a tool: its backend (`metadata["service"]`, shared by every tool that
+    calls it) or, without one, the tool itself."""
+    service = (metadata or {}).get("service")
+    return f"service:{service}" if service else f"tool:{tool_name}"
+
+
+def with_breaker(
+    runnable: Runnable[Any, T], breaker: CircuitBreaker, *, deadline_s: float | None = None
+) -> Runnable[Any, T]:
+    """Wrap a runnable (e.g. a tool-bound chat model) so every call goes through `breaker`.
+
+    With `deadline_s`, an async call that takes longer is cancelled and raises
+    `ModelDeadlineExceeded` (counted by the breaker); sync calls cannot be cancelled and rely
+    on the HTTP client's own timeouts.
+    """
 
     def invoke(value: Any, config: Any) -> T:
         with breaker.guard():
@@ -504,7 +612,16 @@ def with_breaker(runnable: Runnable[Any, T], breaker: CircuitBreaker) -> Runnabl
 
     async def ainvoke(value: Any, config: Any) -> T:
         with breaker.guard():
-            return await runnable.ainvoke(value, config)
+            if deadline_s is None:
+                return await runnable.ainvoke(value, config)
+            deadline = asyncio.timeout(deadline_s)
+            try:
+                async with deadline:
+                    return await runnable.ainvoke(value, config)
+            except TimeoutError as exc:
+                if not deadline.expired():  # a timeout from inside the call: keep it as is
+                    raise
+                raise ModelDeadlineExceeded(breaker.service, deadline_s) from exc
 
     return RunnableLambda(invoke, afunc=ainvoke, name=f"breaker[{breaker.service}]")
 
@@ -557,52 +674,59 @@ def with_model_fallback(
     return primary.with_fallbacks([backup], exceptions_to_handle=FALLBACK_ERRORS)
 
 
-def backup_model(context: Any) -> Any | None:
-    """The chat model named by `Context.fallback_model`, or None when none is set."""
-    model_id = getattr(context, "fallback_model", None)
-    if not model_id:
-        return None
-    from nodes.model import load_chat_model
-
-    return load_chat_model(
-        model_id,
-        temperature=context.temperature,
-        timeout_s=context.request_timeout_s,
-        max_retries=context.max_retries,
-    )
+def is_model_unavailable(exc: BaseException) -> bool:
+    """True when `exc` says the model could not be reached or did not answer in time (after
+    retries and the fallback), rather than that the request or the code is wrong."""
+    return isinstance(exc, (*FALLBACK_ERRORS, NodeTimeoutError)) or is_transient(exc)
 
 
-def resilient_model(
-    primary: Any,
-    context: Any,
+MODEL_UNAVAILABLE_ANSWER = (
+    "Sorry, I could not finish this request: the language model is not available right now. "
+    "Please try again in a few minutes."
+)
+"""`final_answer` written by `on_model_failure`'s default update (for the end user)."""
+
+
+def model_failure_update(node: str, exc: BaseException) -> dict[str, Any]:
+    """The default `on_model_failure` update: a polite answer, success=False, which node/why."""
+    return {
+        "final_answer": MODEL_UNAVAILABLE_ANSWER,
+        "success": False,
+        "error": f"model unavailable in step {node!r}: {type(exc).__name__}: {exc}",
+    }
+
+
+def on_model_failure(
+    goto: str,
     *,
-    tools: Sequence[Any] = (),
-    backup: Any | None = None,
-) -> Runnable[Any, Any]:
-    """A chat model ready for a model node: tools bound, breaker-guarded, with a fallback.
+    update: Callable[[Mapping[str, Any], NodeError], dict[str, Any]] | None = None,
+) -> Callable[[Any, NodeError], Awaitable[Command[Any]]]:
+    """A node `error_handler` for model-calling nodes: route a lasting model outage to `goto`.
+
+    LangGraph calls it once the node's retry policy has given up. A model that stayed
+    unavailable (`is_model_unavailable`: the fallback failed too, its circuit is open, the node
+    timed out) sends the run to `goto` with `update(state, error)` (default:
+    `model_failure_update`); any other error is re-raised, since a bug must not look like an
+    outage.
 
     Args:
-        primary: The chat model (e.g. from `resolve_model`).
-        context: The run's `Context`: `fallback_model`, `circuit_failure_threshold`,
-            `circuit_reset_s` (and the model settings used to build the backup).
-        tools: Tools to bind to both models.
-        backup: A backup chat model; default: the one `Context.fallback_model` names.
-
-    Each model goes through its own process-wide breaker (`model_service`), so a primary whose
-    circuit is open is skipped without a request and the backup answers at once.
+        goto: The node that continues without this step's answer (a fallback or finalize step).
+        update: Builds the state update from the failed node's input state and the error.
     """
-    backup = backup if backup is not None else backup_model(context)
 
-    def prepared(model: Any) -> Runnable[Any, Any]:
-        bound = model.bind_tools(list(tools)) if tools else model
-        breaker = breaker_for(
-            model_service(model),
-            failure_threshold=context.circuit_failure_threshold,
-            reset_timeout_s=context.circuit_reset_s,
+    async def handle_model_failure(state: Any, error: NodeError) -> Command[Any]:
+        if not is_model_unavailable(error.error):
+            raise error.error
+        logger.warning(
+            "step %r: model unavailable (%s); continuing at %r",
+            error.node,
+            type(error.error).__name__,
+            goto,
         )
-        return with_breaker(bound, breaker)
+        values = update(state, error) if update else model_failure_update(error.node, error.error)
+        return Command(goto=goto, update=values)
 
-    return with_model_fallback(prepared(primary), prepared(backup) if backup else None)
+    return handle_model_failure
 
 
 async def sleep_retry_after(exc: BaseException, *, cap_s: float = MAX_RETRY_AFTER_S) -> bool:
@@ -618,7 +742,9 @@ __all__ = [
     "BREAKERS",
     "FALLBACK_ERRORS",
     "MAX_RETRY_AFTER_S",
+    "MODEL_NODE_TIMEOUT",
     "MODEL_RETRY",
+    "MODEL_UNAVAILABLE_ANSWER",
     "TOOL_RETRY",
     "TRANSIENT_STATUS_CODES",
     "BreakerRegistry",
@@ -626,18 +752,24 @@ __all__ = [
     "CircuitBreaker",
     "CircuitOpenError",
     "CircuitState",
+    "ModelDeadlineExceeded",
     "RetryAfterPolicy",
-    "backup_model",
     "breaker_for",
     "client_retries_taken",
+    "endpoint_service",
+    "is_model_unavailable",
     "is_transient",
+    "model_call_deadline_s",
+    "model_failure_update",
+    "model_retry_for",
     "model_service",
-    "resilient_model",
+    "on_model_failure",
     "retry_after_s",
     "should_retry_model",
     "should_retry_tool",
     "sleep_retry_after",
     "status_code_of",
+    "tool_service",
     "transient_retry",
     "with_breaker",
     "with_model_fallback",

@@ -3,6 +3,10 @@
 `ask_structured(Schema, messages, role=..., context=..., model=...)` calls the role's model with
 `with_structured_output(Schema, include_raw=True)`, re-asks once with the validation error when
 the reply does not fit the schema, and returns the parsed object plus a `usage` update.
+
+The model comes from the gateway (`nodes.model.resolve_model`), so the schema is bound to the
+fallback model too, and an open circuit, the rate limit and the deterministic-call cache apply
+as for any other call; `usage` goes to the model that answered (zero tokens on a cache hit).
 """
 
 from __future__ import annotations
@@ -69,7 +73,7 @@ async def ask_structured(
     error: Any = None
     for _ in range(max(1, attempts)):
         # include_raw=True always returns the {"raw", "parsed", "parsing_error"} mapping.
-        result: dict[str, Any] = await runnable.ainvoke(conversation)  # type: ignore[assignment]
+        result: dict[str, Any] = await runnable.ainvoke(conversation)
         raw = result.get("raw")
         usage = add_usage(usage, usage_update(model_id, getattr(raw, "usage_metadata", None)))
         parsed = result.get("parsed")

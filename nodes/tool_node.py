@@ -11,17 +11,25 @@ For each tool call of the latest model reply, the executor:
 4. takes a slot from the tool's process-wide sliding-window rate limit (`rate_limited`);
 5. runs the tool under its timeout (`timeout`; async tools are cancelled, a sync tool's thread
    is abandoned, since Python cannot kill a thread) with the call's idempotency key set
-   (`tools.registry.current_idempotency_key()` = '<thread_id>:<tool_call_id>');
-   If the tool fails (`timeout`, `tool_error`) and declares a `fallback` tool, that tool is
-   tried with the same arguments, provided the gate lets it run without review (run subset,
-   plan, schema, policy); both attempts are recorded and the model is told who answered;
+   (`tools.registry.current_idempotency_key()` = '<thread_id>:<tool_call_id>'), through the
+   process-wide circuit breaker of its backend (`metadata["service"]`, else the tool itself;
+   thresholds `Context.circuit_failure_threshold` / `circuit_reset_s`): transient failures
+   and timeouts count, an open circuit refuses the call without running it (`circuit_open`);
+   If the tool fails (`timeout`, `tool_error`, `circuit_open`) and declares a `fallback` tool,
+   that tool is tried with the same arguments, provided the gate lets it run without review
+   (run subset, plan, schema, policy); both attempts are recorded and the model is told who
+   answered;
 6. wraps the output as untrusted data (`<tool_output tool=... call_id=...>…</tool_output>`,
    with any delimiter inside the output neutralised) before the model sees it;
-7. records `tool_results` (name, call id, ok / error code, duration) and writes a
-   `tool_executed` audit line for every side-effecting (`write`/`irreversible`) call.
+7. records `tool_results` (name, call id, ok / error code, duration), emits a `tool_called`
+   custom stream event per attempt (`get_stream_writer()`: tool, call_id, ok, error_code,
+   duration_ms) and writes a `tool_executed` audit line for every side-effecting
+   (`write`/`irreversible`) call.
 
-Errors the model can act on (`ToolException`, invalid arguments) come back as error
-ToolMessages with code `tool_error` / `invalid_args`; any other exception is a bug and raises.
+Errors the model can act on (`ToolException`, invalid arguments, an open circuit) come back as
+error ToolMessages with code `tool_error` / `invalid_args` / `circuit_open`. Transient errors
+(connection, timeout-like, 429/5xx) propagate, so the node's `TOOL_RETRY` retries the step;
+any other exception is a bug and raises.
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ from typing import Any, cast
 
 from langchain_core.messages import ToolMessage
 from langchain_core.tools import BaseTool, ToolException
+from langgraph.config import get_stream_writer
 from langgraph.prebuilt import ToolNode
 from langgraph.prebuilt.tool_node import ToolCallRequest, ToolInvocationError
 from langgraph.types import Command
@@ -53,6 +62,7 @@ from nodes.prompts.approval import (
     TOOL_OUTPUT_WRAPPER,
     UNKNOWN_TOOL_MESSAGE,
 )
+from nodes.resilience import CircuitBreaker, CircuitOpenError, breaker_for, tool_service
 from nodes.state import ToolResult
 from nodes.tool_gate import GateVerdict, ToolGate, awrite_audit, run_ids, write_audit
 from tools.registry import (
@@ -66,7 +76,7 @@ from tools.registry import (
 
 logger = logging.getLogger(__name__)
 
-FALLBACK_ON = frozenset({"timeout", "tool_error"})
+FALLBACK_ON = frozenset({"timeout", "tool_error", "circuit_open"})
 """Failure codes after which a tool's declared `fallback` is tried."""
 
 ToolOutcome = ToolMessage | Command[Any]
@@ -183,7 +193,7 @@ def _failure(call: Mapping[str, Any], started: float, exc: Exception) -> tuple[C
     if isinstance(exc, ToolInvocationError):
         code, text = "invalid_args", exc.message
     else:
-        code = "tool_error"
+        code = "circuit_open" if isinstance(exc, CircuitOpenError) else "tool_error"
         text = wrap_untrusted(str(call.get("name")), str(call.get("id")), f"Error: {exc}")
     logger.info("tool %r failed (%s)", call.get("name"), code)
     return Command(
@@ -408,6 +418,33 @@ def make_tool_node(
     )
 
 
+def _breaker(request: ToolCallRequest, spec: ToolSpec) -> CircuitBreaker:
+    ctx = context_of(cast(Any, request.runtime))
+    return breaker_for(
+        tool_service(spec.name, spec.tool.metadata),
+        failure_threshold=ctx.circuit_failure_threshold,
+        reset_timeout_s=ctx.circuit_reset_s,
+    )
+
+
+def _announce(command: Command[Any]) -> Command[Any]:
+    """One `tool_called` progress event per record the attempt produced."""
+    update = command.update if isinstance(command.update, dict) else {}
+    writer = get_stream_writer()
+    for record in update.get("tool_results", []):
+        writer({"event": "tool_called", **record})
+    return command
+
+
+def _announce_raised(call: Mapping[str, Any], started: float, exc: BaseException) -> None:
+    # The step fails (and TOOL_RETRY may run it again): no record reaches state, but the
+    # progress stream still shows the attempt.
+    logger.info("tool %r raised %s", call.get("name"), type(exc).__name__)
+    get_stream_writer()(
+        {"event": "tool_called", **_record(call, started, "raised"), "error": type(exc).__name__}
+    )
+
+
 async def _aexecute(
     execute: Callable[[ToolCallRequest], Awaitable[ToolOutcome]],
     request: ToolCallRequest,
@@ -416,16 +453,22 @@ async def _aexecute(
     note: str | None,
 ) -> tuple[Command[Any], str | None]:
     call, started = request.tool_call, time.perf_counter()
+    breaker = _breaker(request, spec)
     token = set_idempotency_key(key)
     try:
-        result = await asyncio.wait_for(execute(request), timeout=spec.timeout_s)
-        return _outcome(result, call, started, note)
+        with breaker.guard(neutral=(ToolInvocationError,)):
+            result = await asyncio.wait_for(execute(request), timeout=spec.timeout_s)
+        command, code = _outcome(result, call, started, note)
     except TimeoutError:
-        return _timed_out(call, started, spec), "timeout"
+        command, code = _timed_out(call, started, spec), "timeout"
     except (ToolException, ToolInvocationError) as exc:
-        return _failure(call, started, exc)
+        command, code = _failure(call, started, exc)
+    except Exception as exc:
+        _announce_raised(call, started, exc)
+        raise
     finally:
         reset_idempotency_key(token)
+    return _announce(command), code
 
 
 def _execute(
@@ -436,16 +479,22 @@ def _execute(
     note: str | None,
 ) -> tuple[Command[Any], str | None]:
     call, started = request.tool_call, time.perf_counter()
+    breaker = _breaker(request, spec)
     token = set_idempotency_key(key)
     try:
-        result = _call_with_timeout(execute, request, spec.timeout_s)
-        return _outcome(result, call, started, note)
+        with breaker.guard(neutral=(ToolInvocationError,)):
+            result = _call_with_timeout(execute, request, spec.timeout_s)
+        command, code = _outcome(result, call, started, note)
     except FutureTimeout:
-        return _timed_out(call, started, spec), "timeout"
+        command, code = _timed_out(call, started, spec), "timeout"
     except (ToolException, ToolInvocationError) as exc:
-        return _failure(call, started, exc)
+        command, code = _failure(call, started, exc)
+    except Exception as exc:
+        _announce_raised(call, started, exc)
+        raise
     finally:
         reset_idempotency_key(token)
+    return _announce(command), code
 
 
 def _fallback_note(spec: ToolSpec, code: str | None) -> str:

@@ -16,7 +16,7 @@ from langchain_core.messages import HumanMessage
 from graphs.react import build_graph
 from nodes.context import Context
 from nodes.model import resolve_model
-from nodes.resilience import BREAKERS, MODEL_RETRY, resilient_model
+from nodes.resilience import BREAKERS, MODEL_RETRY
 
 pytestmark = pytest.mark.anyio
 
@@ -86,8 +86,7 @@ async def test_falls_back_to_the_context_backup_model_over_http(
         max_retries=0,
         circuit_failure_threshold=2,
     )
-    primary, _ = resolve_model("agent", context)
-    model = resilient_model(primary, context)
+    model, _ = resolve_model("agent", context)
     for _ in range(3):
         reply = await model.ainvoke([HumanMessage("hi")])
         assert reply.content == "answer from backup"

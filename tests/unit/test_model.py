@@ -41,6 +41,6 @@ def test_build_graph_override_beats_context(
     judge = scripted_model("x", model_name="judge-model")
     ctx = Context(model="openai:base")
     model, model_id = resolve_model("judge", ctx, {"judge": judge})
-    assert model is judge and model_id == "judge-model"
+    assert model.primary is judge and model_id == "judge-model"
     _, model_id = resolve_model("planner", ctx, {"judge": judge})
     assert model_id == "openai:base"

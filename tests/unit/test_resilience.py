@@ -14,7 +14,6 @@ from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.tools import ToolException, tool
 
 from graphs.react import build_graph
-from nodes.context import Context
 from nodes.resilience import (
     BREAKERS,
     MODEL_RETRY,
@@ -26,7 +25,6 @@ from nodes.resilience import (
     client_retries_taken,
     is_transient,
     model_service,
-    resilient_model,
     retry_after_s,
     should_retry_model,
     should_retry_tool,
@@ -419,17 +417,132 @@ async def test_no_fallback_on_a_bad_request(scripted_model: Any) -> None:
     assert backup.calls == []
 
 
-async def test_resilient_model_skips_an_open_primary_and_uses_the_backup(
+async def test_the_gateway_skips_an_open_primary_and_uses_the_backup(
     scripted_model: Any,
 ) -> None:
+    from nodes.model import ChatGateway
+
     primary = scripted_model(
         *[{"error": {"status": 503, "message": "down"}}] * 2, model_name="primary"
     )
     backup = scripted_model(*["from backup"] * 3, model_name="backup")
-    context = Context(circuit_failure_threshold=2, circuit_reset_s=60)
-    model = resilient_model(primary, context, backup=backup)
+    model = ChatGateway(
+        primary, "primary", backup=backup, failure_threshold=2, reset_timeout_s=60, deadline_s=None
+    )
 
     for _ in range(3):
         assert (await model.ainvoke([HumanMessage("hi")])).content == "from backup"
     assert len(primary.calls) == 2, "after 2 failures the primary's circuit is open"
     assert BREAKERS.degraded() == [model_service(primary)]
+
+
+# --- deadlines, error handlers, tool breaker keys -----------------------------------------
+
+
+def test_the_model_call_deadline_covers_every_client_attempt_and_its_backoff() -> None:
+    from nodes.resilience import MODEL_NODE_TIMEOUT, model_call_deadline_s
+
+    assert model_call_deadline_s(60, 2) == 60 * 3 + 8 * 2 + 5
+    assert model_call_deadline_s(10, 0) == 15
+    with pytest.raises(ValueError, match="request_timeout_s must be > 0"):
+        model_call_deadline_s(0, 2)
+    assert MODEL_NODE_TIMEOUT.idle_timeout == 2 * model_call_deadline_s(60, 2)
+    assert MODEL_NODE_TIMEOUT.run_timeout is None
+
+
+def test_a_missed_deadline_is_transient_for_fallback_and_breaker_but_not_retried() -> None:
+    from nodes.resilience import FALLBACK_ERRORS, ModelDeadlineExceeded
+
+    exc = ModelDeadlineExceeded("model:h/m", 5.0)
+    assert is_transient(exc) and isinstance(exc, FALLBACK_ERRORS)
+    assert should_retry_tool(exc) and not should_retry_model(exc)
+    assert "'model:h/m' did not answer within 5s" in str(exc)
+
+
+async def test_a_hung_call_misses_its_deadline_and_counts_against_the_circuit() -> None:
+    from langchain_core.runnables import RunnableLambda
+
+    from nodes.resilience import ModelDeadlineExceeded, with_breaker
+
+    async def hang(_: Any) -> str:
+        await asyncio.Event().wait()
+        return "never"
+
+    async def inner_timeout(_: Any) -> str:
+        raise TimeoutError("the call's own timeout")
+
+    breaker = CircuitBreaker("model:h/m", failure_threshold=2, clock=Clock())
+    with pytest.raises(ModelDeadlineExceeded):
+        await with_breaker(RunnableLambda(hang), breaker, deadline_s=0.01).ainvoke("x")
+    with pytest.raises(TimeoutError, match="own timeout") as raised:
+        await with_breaker(RunnableLambda(inner_timeout), breaker, deadline_s=60).ainvoke("x")
+    assert not isinstance(raised.value, ModelDeadlineExceeded)
+    assert breaker.state is CircuitState.OPEN
+
+
+def test_neutral_errors_neither_open_nor_close_the_circuit() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker("api", failure_threshold=2, reset_timeout_s=10, clock=clock)
+    _fail(breaker)
+    with pytest.raises(KeyError), breaker.guard(neutral=(KeyError,)):
+        raise KeyError("bad arguments, nothing was sent")
+    _fail(breaker)
+    assert breaker.state is CircuitState.OPEN, "the neutral error did not reset the count"
+    clock.now += 10
+    with pytest.raises(KeyError), breaker.guard(neutral=(KeyError,)):  # the probe
+        raise KeyError("bad arguments")
+    assert breaker.state is CircuitState.HALF_OPEN
+    assert breaker.call(lambda: "next probe") == "next probe"
+    assert breaker.state is CircuitState.CLOSED
+
+
+def test_tools_share_a_breaker_through_their_service() -> None:
+    from nodes.resilience import tool_service
+
+    assert tool_service("fetch_price", {"service": "pricing-api"}) == "service:pricing-api"
+    assert tool_service("calculate", None) == tool_service("calculate", {}) == "tool:calculate"
+
+
+def _failing_graph(exc: Exception, goto_seen: list[str]) -> Any:
+    from langgraph.graph import END, START, StateGraph
+
+    from nodes.resilience import on_model_failure
+    from nodes.state import RunOutcome
+
+    async def ask(state: RunOutcome) -> RunOutcome:
+        raise exc
+
+    async def wrap_up(state: RunOutcome) -> RunOutcome:
+        goto_seen.append("wrap_up")
+        return {}
+
+    builder = StateGraph(RunOutcome)
+    builder.add_node(
+        "ask", ask, retry_policy=MODEL_RETRY, error_handler=on_model_failure("wrap_up")
+    )
+    builder.add_node("wrap_up", wrap_up)
+    builder.add_edge(START, "ask")
+    builder.add_edge("ask", END)
+    builder.add_edge("wrap_up", END)
+    return builder.compile()
+
+
+async def test_a_lasting_model_outage_routes_to_the_finalize_step(sleeps: list[float]) -> None:
+    from nodes.resilience import MODEL_UNAVAILABLE_ANSWER
+
+    seen: list[str] = []
+    outage = _status_error(openai.InternalServerError, 503, retries=2)
+    result = await _failing_graph(outage, seen).ainvoke({})
+    assert seen == ["wrap_up"]
+    assert result["success"] is False and result["final_answer"] == MODEL_UNAVAILABLE_ANSWER
+    assert result["error"].startswith("model unavailable in step 'ask': InternalServerError")
+    assert sleeps == [], "the client had already retried: no node retry before the handler"
+
+
+async def test_an_error_handler_re_raises_bugs_and_bad_requests() -> None:
+    seen: list[str] = []
+    with pytest.raises(ValueError, match="bug"):
+        await _failing_graph(ValueError("bug"), seen).ainvoke({})
+    with pytest.raises(openai.BadRequestError):
+        await _failing_graph(_status_error(openai.BadRequestError, 400), seen).ainvoke({})
+    assert seen == []
