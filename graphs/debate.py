@@ -23,7 +23,7 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, NotRequired
+from typing import Annotated, Any, Literal, NotRequired, cast
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.messages import AnyMessage, HumanMessage, SystemMessage
@@ -652,9 +652,9 @@ def build_graph(
     )
     builder.add_node("open_debate", open_debate)
     # add_node's overloads only type state-shaped inputs; this node takes a Send payload.
-    builder.add_node(  # type: ignore[call-overload]
+    builder.add_node(
         "debate_turn",
-        debate_turn,
+        cast(Any, debate_turn),
         input_schema=DebaterTask,
         retry_policy=MODEL_RETRY,
         timeout=MODEL_NODE_TIMEOUT,

@@ -40,6 +40,7 @@ from typing_extensions import TypedDict
 
 from nodes.agent import build_agent
 from nodes.context import Context, context_of
+from nodes.finish import budget_stop, child_accounting, child_limits, make_finish_run
 from nodes.model import ModelOverride, message_text
 from nodes.prompts.supervision import (
     CAPABILITY_ANALYSIS_PROMPT,
@@ -53,7 +54,14 @@ from nodes.prompts.supervision import (
     WORKER_SYSTEM_PROMPT,
 )
 from nodes.resilience import MODEL_NODE_TIMEOUT, MODEL_RETRY
-from nodes.state import ModelUsage, RunAccounting, RunOutcome
+from nodes.state import (
+    ModelUsage,
+    RunAccounting,
+    RunClockChannel,
+    RunOutcome,
+    add_usage,
+    start_clock,
+)
 from nodes.structured import ask_structured
 from nodes.supervision import (
     FINISH,
@@ -77,6 +85,7 @@ from nodes.supervision import (
     steps_of,
     validate_workers,
 )
+from nodes.tool_gate import PolicyRef
 
 logger = logging.getLogger(__name__)
 
@@ -133,13 +142,21 @@ class SupervisorOutput(RunOutcome, RunAccounting):
     """Every handoff: worker, instructions, context policy, router, result, success, error."""
 
 
-class SupervisorState(SupervisorOutput):
+class SupervisorState(SupervisorOutput, RunClockChannel):
     """Full supervisor state."""
 
     capabilities: NotRequired[list[str]]
     """Caller-supplied capability tags (capability router)."""
     required_capabilities: NotRequired[dict[str, Any]]
     """The capability router's tags for the current request: `{turn, tags, source}`."""
+
+
+FINISH_RUN = "finish_run"
+
+
+def _handoffs_this_turn(state: Any) -> int:
+    turn = _current_turn(state["messages"])
+    return len(handoffs_in_turn(state.get("handoffs") or [], turn))
 
 
 def team_depth(graph: Any) -> int:
@@ -227,6 +244,7 @@ def _sends(
     done: Sequence[Handoff],
     router: str,
     capabilities: Sequence[str] = (),
+    budget: dict[str, Any] | None = None,
 ) -> list[Send]:
     step = max((h["step"] for h in done), default=-1) + 1
     request = _latest_request(state["messages"])
@@ -244,6 +262,7 @@ def _sends(
             "router": router,
             "capabilities": list(capabilities),
             "message": handoff_message(spec.context, delegation.instructions, request, done),
+            "budget": dict(budget or {}),
         }
         sends.append(Send(spec.name, task))
     return sends
@@ -270,11 +289,20 @@ def _make_supervisor(
         decision = decided.value
         delegations = decision.delegations()
         if not delegations:
-            return Command(goto=END, update={**_finished(decision.answer), "usage": decided.usage})
-        reason = _guard(ctx, done, [d.worker for d in delegations])
+            update = {**_finished(decision.answer), "usage": decided.usage}
+            return Command(goto=FINISH_RUN, update=update)
+        spent = {**state, "usage": add_usage(state.get("usage"), decided.usage)}
+        # Each worker makes at least one call, and the supervisor one more to answer.
+        reason = _guard(ctx, done, [d.worker for d in delegations]) or budget_stop(
+            spent, ctx, model_calls=len(delegations) + 1
+        )
         if reason is not None:
-            return Command(goto=END, update={**_stopped(reason, done), "usage": decided.usage})
-        sends = _sends(state, by_name, delegations, turn=turn, done=done, router="model")
+            update = {**_stopped(reason, done), "usage": decided.usage}
+            return Command(goto=FINISH_RUN, update=update)
+        budget = child_limits(ctx, spent, share=len(delegations))
+        sends = _sends(
+            state, by_name, delegations, turn=turn, done=done, router="model", budget=budget
+        )
         return Command(goto=sends, update={"usage": decided.usage})
 
     async def required_tags(
@@ -315,13 +343,13 @@ def _make_supervisor(
         failed = [h for h in done if not h["success"]]
         if failed:
             reason = f"worker {failed[0]['worker']!r} failed: {failed[0]['error']}"
-            return Command(goto=END, update={**update, **_stopped(reason, done)})
+            return Command(goto=FINISH_RUN, update={**update, **_stopped(reason, done)})
         covered = [t for h in done for t in h.get("capabilities", [])]
         load = Counter(h["worker"] for h in done)
         try:
             choice = capability_route(tags, covered, workers, load)
         except CapabilityError as exc:
-            return Command(goto=END, update={**update, **_stopped(str(exc), done)})
+            return Command(goto=FINISH_RUN, update={**update, **_stopped(str(exc), done)})
         if choice is None:
             sections = [(h["worker"], h["result"]) for h in done]
             answer = (
@@ -331,10 +359,11 @@ def _make_supervisor(
                     CAPABILITY_ANSWER_SECTION.format(worker=w, result=r) for w, r in sections
                 )
             )
-            return Command(goto=END, update={**update, **_finished(answer)})
-        stop = _guard(ctx, done, [choice.worker])
+            return Command(goto=FINISH_RUN, update={**update, **_finished(answer)})
+        spent = {**state, "usage": add_usage(state.get("usage"), usage)}
+        stop = _guard(ctx, done, [choice.worker]) or budget_stop(spent, ctx, model_calls=1)
         if stop is not None:
-            return Command(goto=END, update={**update, **_stopped(stop, done)})
+            return Command(goto=FINISH_RUN, update={**update, **_stopped(stop, done)})
         instructions = CAPABILITY_INSTRUCTIONS.format(
             capabilities=", ".join(choice.tags), request=_latest_request(state["messages"])
         )
@@ -347,6 +376,7 @@ def _make_supervisor(
             done=done,
             router="capability",
             capabilities=choice.tags,
+            budget=child_limits(ctx, spent),
         )
         return Command(goto=sends, update=update)
 
@@ -359,14 +389,20 @@ def _make_supervisor(
         ctx = context_of(runtime)
         turn = _current_turn(state["messages"])
         done = handoffs_in_turn(state.get("handoffs") or [], turn)
-        if ctx.supervisor_router == "capability":
-            return await by_capability(state, ctx, turn, done)
-        if ctx.supervisor_router == "model":
-            return await by_model(state, ctx, turn, done)
-        raise ValueError(
-            f"context field 'supervisor_router' must be 'model' or 'capability', "
-            f"got {ctx.supervisor_router!r}"
-        )
+        if ctx.supervisor_router not in ("model", "capability"):
+            raise ValueError(
+                f"context field 'supervisor_router' must be 'model' or 'capability', "
+                f"got {ctx.supervisor_router!r}"
+            )
+        # The first step of a turn starts the run's clock; every step checks the budget.
+        clock = {} if done else start_clock(state)
+        current: SupervisorState = {**state, **clock}  # type: ignore[typeddict-item]
+        stop = budget_stop(current, ctx)
+        if stop is not None:
+            return Command(goto=FINISH_RUN, update={**clock, **_stopped(stop, done)})
+        route = by_capability if ctx.supervisor_router == "capability" else by_model
+        command = await route(current, ctx, turn, done)
+        return Command(goto=command.goto, update={**clock, **(command.update or {})})
 
     return supervisor
 
@@ -378,8 +414,16 @@ def _make_worker_node(spec: WorkerSpec, runnable: Any) -> Any:
         Reads the `Send` payload (instructions and the prepared handoff message); writes
         `handoffs`, `usage`, `tool_results`.
         """
-        # The worker's own prompt and tool subset come from its spec, not the run's settings.
-        ctx = dataclasses.replace(context_of(runtime), system_prompt=None, tools=None)
+        # The worker's own prompt and tool subset come from its spec, not the run's settings;
+        # its budget is its share of what the run has left, and only the team's own answer
+        # passes the output guardrail.
+        ctx = dataclasses.replace(
+            context_of(runtime),
+            system_prompt=None,
+            tools=None,
+            output_guardrail="off",
+            **task.get("budget", {}),
+        )
         output = await runnable.ainvoke({"messages": [HumanMessage(task["message"])]}, context=ctx)
         answer = output.get("final_answer")
         if answer is None and output.get("messages"):
@@ -403,21 +447,22 @@ def _make_worker_node(spec: WorkerSpec, runnable: Any) -> Any:
         get_stream_writer()(
             {"event": "handoff_done", "worker": spec.name, "step": task["step"], "ok": success}
         )
-        return {
-            "handoffs": [record],
-            "usage": output.get("usage") or {},
-            "tool_results": output.get("tool_results") or [],
-        }
+        return {"handoffs": [record], **child_accounting(output)}
 
     run_worker.__name__ = f"run_{spec.name}"
     return run_worker
 
 
 def worker_agent(
-    spec: WorkerSpec, tools: Sequence[BaseTool], model: ModelOverride, team: str
+    spec: WorkerSpec,
+    tools: Sequence[BaseTool],
+    model: ModelOverride,
+    team: str,
+    policy: PolicyRef | None = None,
 ) -> Any:
     """The runnable behind a worker: its compiled `graph`, or a ReAct agent built from the spec
-    (its tool subset, persona in the team's worker framing, its model or the team's)."""
+    (its tool subset, persona in the team's worker framing, its model or the team's, its
+    policy or the team's `policy`)."""
     if spec.graph is not None:
         return spec.graph
     names = [t.name for t in tools] if spec.tools is None else list(spec.tools)
@@ -431,6 +476,7 @@ def worker_agent(
         role=spec.role,
         system_prompt=prompt,
         name=spec.name,
+        policy=spec.policy if spec.policy is not None else policy,
     )
 
 
@@ -472,6 +518,7 @@ def build_graph(
     max_depth: int = MAX_TEAM_DEPTH,
     checkpointer: BaseCheckpointSaver[Any] | bool | None = None,
     store: BaseStore | None = None,
+    policy: PolicyRef | None = None,
 ) -> CompiledStateGraph[SupervisorState, Context, SupervisorInput, SupervisorOutput]:
     """Compile a supervisor team.
 
@@ -488,6 +535,8 @@ def build_graph(
         max_depth: Most levels of nested supervisors, counting this one (default 3).
         checkpointer: Saver for threads; leave None for the server, which supplies its own.
         store: Long-term store; leave None for the server, which supplies its own.
+        policy: Tool policy for workers whose spec sets none (`WorkerSpec.policy` wins);
+            default per run: `Context.agent_policies[<worker name>]`, else `Context.policy`.
 
     Raises:
         WorkerSpecError: a worker spec is invalid (named, with the expected value).
@@ -511,15 +560,20 @@ def build_graph(
     builder.add_node(
         "supervisor",
         _make_supervisor(members, model, team_name, guidance),
-        destinations=(*(spec.name for spec in members), END),
+        destinations=(*(spec.name for spec in members), FINISH_RUN),
         retry_policy=MODEL_RETRY,
         timeout=MODEL_NODE_TIMEOUT,
     )
     for spec in members:
-        runnable = worker_agent(spec, tools, model, team_name)
+        runnable = worker_agent(spec, tools, model, team_name, policy)
         builder.add_node(spec.name, _make_worker_node(spec, runnable))
         builder.add_edge(spec.name, "supervisor")
+    builder.add_node(
+        FINISH_RUN,
+        make_finish_run(model=model, role="planner", iterations=_handoffs_this_turn),
+    )
     builder.add_edge(START, "supervisor")
+    builder.add_edge(FINISH_RUN, END)
     compiled = builder.compile(name=name, checkpointer=checkpointer, store=store)
     record_team_depth(compiled, depth)
     return compiled

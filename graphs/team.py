@@ -54,7 +54,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from typing_extensions import TypedDict
 
 from graphs import supervisor as supervisor_graph
+from graphs.supervisor import FINISH_RUN
 from nodes.context import Context, ModelRole, context_of
+from nodes.finish import (
+    budget_stop,
+    child_accounting,
+    child_context,
+    make_finish_run,
+    stopped_outcome,
+)
 from nodes.model import ModelOverride, message_text
 from nodes.prompts.supervision import (
     TEAM_AGENT_PERSONA,
@@ -64,7 +72,7 @@ from nodes.prompts.supervision import (
     TEAM_TASK_PROMPT,
     TEAM_TASKS_GUIDANCE,
 )
-from nodes.state import RunAccounting, RunOutcome
+from nodes.state import RunAccounting, RunClockChannel, RunOutcome, start_clock
 from nodes.supervision import (
     MAX_TEAM_DEPTH,
     ContextPolicy,
@@ -72,6 +80,7 @@ from nodes.supervision import (
     WorkerSpecError,
     validate_workers,
 )
+from nodes.tool_gate import PolicyRef
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +111,11 @@ class AgentSpec(BaseModel):
     )
     team: TeamSpec | None = Field(
         default=None, description="A nested team this agent stands for (instead of tools)."
+    )
+    policy: str | None = Field(
+        default=None,
+        description="Tool policy: a built-in name or a .yaml/.json path (default: the "
+        "team's, then Context.agent_policies[name], then Context.policy).",
     )
 
 
@@ -180,6 +194,11 @@ def _check_links(spec: TeamSpec, where: str, available_tools: Sequence[str]) -> 
             raise TeamSpecError(
                 f"{at}: an agent that stands for a nested 'team' has no 'tools' of its own; "
                 f"got tools {agent.tools!r}"
+            )
+        if agent.team is not None and agent.policy is not None:
+            raise TeamSpecError(
+                f"{at}: an agent that stands for a nested 'team' has no 'policy' of its own "
+                f"(its team's agents do); got policy {agent.policy!r}"
             )
         if agent.team is not None:
             _check_links(agent.team, f"{at}.team", available_tools)
@@ -289,6 +308,7 @@ def _worker_spec(agent: AgentSpec, graph: Any) -> WorkerSpec:
         role=agent.model_role,
         context=agent.context,
         capabilities=tuple(agent.capabilities),
+        policy=agent.policy,
     )
 
 
@@ -327,11 +347,11 @@ class TeamOutput(RunOutcome, RunAccounting):
     """The task that stopped the run, or None."""
 
 
-class TeamState(TeamOutput):
+class TeamState(TeamOutput, RunClockChannel):
     """Full state of a sequential team."""
 
 
-def _make_task_node(task: TaskSpec, runnable: Any, last: bool) -> Any:
+def _make_task_node(task: TaskSpec, runnable: Any, *, first: bool, last: bool) -> Any:
     async def run_task(state: TeamState, runtime: Runtime[Context]) -> dict[str, Any]:
         """Run this task's agent on the request plus the outputs of its linked tasks.
 
@@ -357,16 +377,33 @@ def _make_task_node(task: TaskSpec, runnable: Any, last: bool) -> Any:
             request=request,
             context=TEAM_TASK_CONTEXT.format(results=linked) if linked else "",
         )
-        ctx = dataclasses.replace(context_of(runtime), system_prompt=None, tools=None)
+        run_ctx = context_of(runtime)
+        clock = start_clock(state) if first else {}
+        current = {**state, **clock}
+        stop = budget_stop(current, run_ctx)
+        if stop:
+            done = "\n".join(f"{name}: {text}" for name, text in outputs.items())
+            outcome = stopped_outcome(f"{stop} before task {task.name!r}", done or None)
+            return {
+                **clock,
+                **outcome,
+                "failed_task": task.name,
+                "messages": [AIMessage(outcome["final_answer"])],
+            }
+        # The agent's own prompt and tools come from its spec; its budget is what the run has
+        # left; only the team's own answer passes the output guardrail.
+        ctx = dataclasses.replace(
+            child_context(run_ctx, current), system_prompt=None, tools=None, output_guardrail="off"
+        )
         get_stream_writer()({"event": "task_started", "task": task.name, "agent": task.agent})
         output = await runnable.ainvoke({"messages": [HumanMessage(prompt)]}, context=ctx)
         answer = output.get("final_answer")
         if answer is None and output.get("messages"):
             answer = message_text(output["messages"][-1].content)
         update: dict[str, Any] = {
+            **clock,
             "task_outputs": {task.name: answer or ""},
-            "usage": output.get("usage") or {},
-            "tool_results": output.get("tool_results") or [],
+            **child_accounting(output),
         }
         if output.get("success") is False:
             error = (
@@ -400,18 +437,24 @@ def _make_task_node(task: TaskSpec, runnable: Any, last: bool) -> Any:
 
 def _route_after(task: str, following: str) -> Any:
     def route(state: TeamState) -> str:
-        return END if state.get("failed_task") == task else following
+        return FINISH_RUN if state.get("failed_task") == task else following
 
     route.__name__ = f"after_{task}"
     return route
 
 
 def _nested_teams(
-    spec: TeamSpec, tools: Sequence[BaseTool], model: ModelOverride, max_depth: int
+    spec: TeamSpec,
+    tools: Sequence[BaseTool],
+    model: ModelOverride,
+    max_depth: int,
+    policy: PolicyRef | None = None,
 ) -> dict[str, Any]:
     """Compiled graphs of the agents that stand for a nested team, by agent name."""
     return {
-        agent.name: build_team_graph(agent.team, model=model, tools=tools, max_depth=max_depth)
+        agent.name: build_team_graph(
+            agent.team, model=model, tools=tools, max_depth=max_depth, policy=policy
+        )
         for agent in spec.agents
         if agent.team is not None
     }
@@ -426,6 +469,7 @@ def build_team_graph(
     max_depth: int = MAX_TEAM_DEPTH,
     checkpointer: BaseCheckpointSaver[Any] | bool | None = None,
     store: BaseStore | None = None,
+    policy: PolicyRef | None = None,
 ) -> CompiledStateGraph[Any, Context, Any, Any]:
     """Compile a team spec into a supervisor (hierarchical) or a task pipeline (sequential).
 
@@ -438,6 +482,8 @@ def build_team_graph(
         max_depth: Most levels of nested teams, counting this one (default 3).
         checkpointer: Saver for threads; leave None for the server, which supplies its own.
         store: Long-term store; leave None for the server, which supplies its own.
+        policy: Tool policy for agents whose spec sets none (an agent's `policy` wins; nested
+            teams get it too).
 
     Raises:
         TeamSpecError: the spec is invalid.
@@ -446,7 +492,7 @@ def build_team_graph(
     available = _tools(tools)
     spec = load_team_spec(source, tools=available)
     graph_name = name or spec.name
-    nested = _nested_teams(spec, available, model, max_depth)
+    nested = _nested_teams(spec, available, model, max_depth, policy)
     if spec.process == "hierarchical":
         workers = [_worker_spec(agent, nested.get(agent.name)) for agent in spec.agents]
         return supervisor_graph.build_graph(
@@ -459,6 +505,7 @@ def build_team_graph(
             max_depth=max_depth,
             checkpointer=checkpointer,
             store=store,
+            policy=policy,
         )
     agents = {agent.name: agent for agent in spec.agents}
     depth = supervisor_graph.check_team_depth(spec.name, list(nested.values()), max_depth)
@@ -468,18 +515,23 @@ def build_team_graph(
     for index, task in enumerate(spec.tasks):
         agent = agents[task.agent]
         runnable = nested.get(agent.name) or supervisor_graph.worker_agent(
-            _worker_spec(agent, None), available, model, spec.name
+            _worker_spec(agent, None), available, model, spec.name, policy
         )
         last = index == len(spec.tasks) - 1
-        builder.add_node(task.name, _make_task_node(task, runnable, last))
+        builder.add_node(task.name, _make_task_node(task, runnable, first=index == 0, last=last))
         if last:
-            builder.add_edge(task.name, END)
+            builder.add_edge(task.name, FINISH_RUN)
         else:
             following = spec.tasks[index + 1].name
             builder.add_conditional_edges(
-                task.name, _route_after(task.name, following), [following, END]
+                task.name, _route_after(task.name, following), [following, FINISH_RUN]
             )
+    builder.add_node(
+        FINISH_RUN,
+        make_finish_run(model=model, iterations=lambda s: len(s.get("task_outputs") or {})),
+    )
     builder.add_edge(START, spec.tasks[0].name)
+    builder.add_edge(FINISH_RUN, END)
     compiled = builder.compile(name=graph_name, checkpointer=checkpointer, store=store)
     supervisor_graph.record_team_depth(compiled, depth)
     return compiled

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal, NotRequired
+from typing import Annotated, Any, Literal, NotRequired, cast
 
 from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -367,17 +367,17 @@ def build_graph(
     )
     builder.add_node("start_search", start_search)
     # add_node's overloads only type state-shaped inputs; this node takes a Send payload.
-    builder.add_node(  # type: ignore[call-overload]
+    builder.add_node(
         "expand",
-        expand,
+        cast(Any, expand),
         input_schema=ExpandTask,
         retry_policy=MODEL_RETRY,
         timeout=MODEL_NODE_TIMEOUT,
     )
     # add_node's overloads only type state-shaped inputs; this node takes a Send payload.
-    builder.add_node(  # type: ignore[call-overload]
+    builder.add_node(
         "evaluate",
-        evaluate,
+        cast(Any, evaluate),
         input_schema=EvaluateTask,
         retry_policy=MODEL_RETRY,
         timeout=MODEL_NODE_TIMEOUT,

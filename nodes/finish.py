@@ -176,17 +176,21 @@ def emit_budget_event(state: Mapping[str, Any], ctx: Context) -> None:
     writer(budget_event(budget, run_spend(state, ctx)))
 
 
-def child_context(ctx: Context, state: Mapping[str, Any], *, now: float | None = None) -> Context:
-    """`ctx` with each run limit reduced to what this run has left, for a sub-agent.
+def child_limits(
+    ctx: Context, state: Mapping[str, Any], *, share: int = 1, now: float | None = None
+) -> dict[str, Any]:
+    """What is left of each set run limit, split `share` ways, as Context field values.
 
-    A limit already used up becomes the smallest positive value, so the child stops at its
-    first check; parents should call `budget_stop` before starting children anyway.
+    For sub-agents: parallel children split the counts (calls, tokens, cost) but each gets the
+    whole remaining wall time, since they run at the same time. A limit already used up gives
+    the smallest positive value, so the child stops at its first check; parents should call
+    `budget_stop` before starting children anyway. Plain values, so the result can travel in a
+    `Send` payload.
     """
     budget = run_budget(ctx)
     if not budget.active:
-        return ctx
+        return {}
     spend = run_spend(state, ctx, now=now)
-    left: dict[str, Any] = {}
     used = {
         "max_model_calls": spend.model_calls,
         "max_tool_calls": spend.tool_calls,
@@ -194,14 +198,47 @@ def child_context(ctx: Context, state: Mapping[str, Any], *, now: float | None =
         "max_cost_usd": spend.cost_usd,
         "max_wall_time_s": spend.wall_time_s,
     }
+    parts = max(1, share)
+    left: dict[str, Any] = {}
     for name in budget.active:
         allowed = getattr(ctx, name)
         remaining = allowed - used[name]
+        if name != "max_wall_time_s":
+            remaining = remaining / parts
         if isinstance(allowed, int):
             left[name] = max(1, int(remaining))
         else:
             left[name] = max(1e-6, float(remaining))
-    return dataclasses.replace(ctx, **left)
+    return left
+
+
+def child_context(
+    ctx: Context, state: Mapping[str, Any], *, share: int = 1, now: float | None = None
+) -> Context:
+    """`ctx` with each run limit reduced to this child's part of what is left (`child_limits`)."""
+    left = child_limits(ctx, state, share=share, now=now)
+    return dataclasses.replace(ctx, **left) if left else ctx
+
+
+def child_accounting(output: Mapping[str, Any]) -> dict[str, Any]:
+    """The parent-state update that carries a finished sub-run's spending up.
+
+    Usage, tool results and degraded capabilities merge into the parent's channels, and the
+    time the child waited on humans is credited to the parent's clock too.
+    """
+    update: dict[str, Any] = {
+        "usage": output.get("usage") or {},
+        "tool_results": output.get("tool_results") or [],
+    }
+    if output.get("degraded"):
+        update["degraded"] = list(output["degraded"])
+    metrics = output.get("metrics") or {}
+    if metrics.get("interrupts"):
+        update["run_clock"] = {
+            "paused_s": float(metrics.get("paused_s", 0.0)),
+            "interrupts": int(metrics["interrupts"]),
+        }
+    return update
 
 
 def _tool_metrics(results: list[ToolResult]) -> dict[str, ToolMetrics]:
@@ -311,7 +348,9 @@ def make_finish_run(
 __all__ = [
     "RUN_LIMITS",
     "budget_stop",
+    "child_accounting",
     "child_context",
+    "child_limits",
     "emit_budget_event",
     "make_finish_run",
     "metrics_of",

@@ -115,7 +115,19 @@ class RunMetrics(TypedDict):
     degraded: list[str]
 
 
-class RunAccounting(TypedDict):
+def merge_degraded(current: list[str] | None, update: list[str] | None) -> list[str]:
+    """Union of degraded capabilities, first-seen order, no duplicates."""
+    return list(dict.fromkeys([*(current or []), *(update or [])]))
+
+
+class DegradedChannel(TypedDict):
+    """Capabilities a run went without (every pattern's output has it via RunAccounting)."""
+
+    degraded: NotRequired[Annotated[list[str], merge_degraded]]
+    """Capabilities that failed and were skipped, e.g. `["memory"]`; the run still finished."""
+
+
+class RunAccounting(DegradedChannel):
     """Keys every pattern carries for usage accounting and metrics."""
 
     usage: NotRequired[Annotated[dict[str, ModelUsage], add_usage]]
@@ -243,11 +255,6 @@ class RunTracking(RunClockChannel):
 # --- memory and context window (nodes/memory_nodes.py, nodes/context_window.py) ---
 
 
-def merge_degraded(current: list[str] | None, update: list[str] | None) -> list[str]:
-    """Union of degraded capabilities, first-seen order, no duplicates."""
-    return list(dict.fromkeys([*(current or []), *(update or [])]))
-
-
 CONTEXT_WINDOW_HISTORY = 50
 """Records kept in `context_windows`; an unbounded list would grow every checkpoint."""
 
@@ -272,18 +279,8 @@ def add_context_windows(
     return [*(current or []), *(update or [])][-CONTEXT_WINDOW_HISTORY:]
 
 
-class DegradedChannel(TypedDict):
-    """`degraded` for patterns that recall memories outside the agent loop (`recall_for`)."""
-
-    degraded: NotRequired[Annotated[list[str], merge_degraded]]
-    """Capabilities that failed and were skipped, e.g. `["memory"]`; the run still finished."""
-
-
-class MemoryChannels(TypedDict):
+class MemoryChannels(DegradedChannel):
     """Keys the memory and context-window steps of the agent loop read and write."""
-
-    degraded: NotRequired[Annotated[list[str], merge_degraded]]
-    """Capabilities that failed and were skipped, e.g. `["memory"]`; the run still finished."""
     memory_context: NotRequired[str | None]
     """Recalled memories for the current turn, already rendered for the prompt."""
     summary: NotRequired[str | None]

@@ -522,3 +522,44 @@ async def test_an_unknown_router_setting_is_named() -> None:
             ask("hi"),
             context=Context(supervisor_router="capabilty"),  # type: ignore[arg-type]
         )
+
+
+async def test_a_call_budget_is_shared_with_workers_and_stops_with_their_results() -> None:
+    team = models(
+        [
+            decide("no worker has been asked", handoff("analyst", "Compute 17.5% of 2480.")),
+            decide('worker="analyst"', handoff("writer", "Write one line.")),
+        ],
+        DEFAULT_WORKER_SCRIPT,
+    )
+    result = await build_graph(model=team).ainvoke(
+        ask("What is 17.5% of 2480? One line."), context=Context(max_model_calls=3)
+    )
+
+    # Supervisor (1) + analyst (2: tool, answer) = 3: the next step is not taken.
+    calls = {role: len(m.calls) for role, m in team.items()}
+    assert calls == {"planner": 1, "router": 0, "worker": 2}
+    assert result["success"] is False
+    assert result["error"] == "max_model_calls (3) reached: 3 used"
+    assert "434" in result["final_answer"]  # the analyst's result is the partial answer
+    assert result["metrics"]["model_calls"] == 3
+    assert result["metrics"]["tools"] == {"calculate": {"calls": 1, "errors": 0}}
+
+
+async def test_a_worker_gets_only_what_is_left_of_the_budget() -> None:
+    looping = [
+        worker_rule("analyst", tool_reply("calculate", expression="1+1"), after_last="repeat")
+    ]
+    team = models(
+        [decide("no worker has been asked", handoff("analyst", "Keep computing."))], looping
+    )
+    result = await build_graph(model=team).ainvoke(
+        ask("Compute forever."), context=Context(max_model_calls=4)
+    )
+    # The supervisor used 1, so the analyst may make 3 calls; then the run has none left.
+    assert len(team["worker"].calls) == 3
+    assert len(team["planner"].calls) == 1
+    (handoff_record,) = result["handoffs"]
+    assert handoff_record["success"] is False
+    assert handoff_record["error"].startswith("max_model_calls (3) reached")
+    assert result["error"].startswith("max_model_calls (4) reached: 4 used")

@@ -65,8 +65,8 @@ def test_structure_matches_checked_in_mermaid() -> None:
 def test_sequential_structure_is_one_node_per_task_in_order() -> None:
     drawn = build_team_graph(TRIP_SPEC).get_graph().draw_mermaid()
     assert "__start__ --> plan;" in drawn
-    assert "plan -.-> budget;" in drawn and "plan -.-> __end__;" in drawn
-    assert "budget --> __end__;" in drawn
+    assert "plan -.-> budget;" in drawn and "plan -.-> finish_run;" in drawn
+    assert "budget --> finish_run;" in drawn and "finish_run --> __end__;" in drawn
 
 
 def test_example_yaml_is_the_registered_team_spec() -> None:
@@ -244,3 +244,17 @@ def test_spec_files_must_be_json_or_yaml(tmp_path: Path) -> None:
     listed.write_text("[]")
     with pytest.raises(TeamSpecError, match="a team spec must be a mapping, got list"):
         load_team_spec(listed)
+
+
+async def test_sequential_team_stops_before_a_task_the_budget_cannot_cover() -> None:
+    model = ScriptedChatModel(script=TRIP_SCRIPT)
+    result = await build_team_graph(TRIP_SPEC, model=model).ainvoke(
+        ask("A day in Rome, please."), context=Context(max_model_calls=1)
+    )
+
+    assert len(model.calls) == 1  # the planner's; the accountant never starts
+    assert result["failed_task"] == "budget"
+    assert result["success"] is False
+    assert result["error"] == "max_model_calls (1) reached: 1 used before task 'budget'"
+    assert "09:00 Colosseum 18 EUR" in result["final_answer"]  # the finished task's output
+    assert result["metrics"]["iterations"] == 1
