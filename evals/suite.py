@@ -28,6 +28,7 @@ import functools
 import importlib
 import json
 import re
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -328,8 +329,20 @@ def parse_suite(data: Any, *, source: str, base_dir: Path) -> tuple[list[Scenari
     return scenarios, problems
 
 
+def _importable_from(folder: Path) -> None:
+    # `weft` runs as a console script, whose sys.path holds neither the working directory nor
+    # the suite's folder: without this, a Python check module kept next to its suite would
+    # not import.
+    where = str(folder.resolve())
+    if where not in sys.path:
+        sys.path.append(where)
+
+
 def load_suite(paths: Sequence[str | Path]) -> Suite:
     """Load and validate suite files; scenario ids must be unique across them.
+
+    Python check modules (`expect.python`) may live next to a suite file: its folder is
+    added to the end of `sys.path`.
 
     Raises:
         SuiteError: Listing every problem (file, scenario id, field, what was expected).
@@ -341,6 +354,7 @@ def load_suite(paths: Sequence[str | Path]) -> Suite:
         path = Path(raw_path)
         if not path.is_file():
             raise SuiteError(f"suite file {str(path)!r} does not exist")
+        _importable_from(path.parent)
         scenarios, found = parse_suite(_read(path), source=str(path), base_dir=path.parent)
         problems.extend(found)
         for scenario in scenarios:

@@ -88,6 +88,27 @@ def test_a_failing_check_exits_1_and_says_which_check(
     assert main(["eval", suite, "--min-pass-rate", "0"]) == 0
 
 
+def test_python_checks_may_live_next_to_the_suite(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A module name no other test uses: sys.modules keeps what a test imported.
+    (tmp_path / "eval_checks_next_to_suite.py").write_text(
+        "def cites_tokyo(state):\n"
+        "    return None if 'Tokyo' in state['final_answer'] else 'no Tokyo'\n"
+        "def wants_paris(state):\n"
+        "    return None if 'Paris' in state['final_answer'] else 'Paris is not mentioned'\n"
+    )
+    suite = write_suite(
+        tmp_path / "suite.yaml",
+        react_scenario("tokyo", python="eval_checks_next_to_suite:cites_tokyo"),
+        react_scenario("paris", python="eval_checks_next_to_suite:wants_paris"),
+    )
+    assert main(["eval", suite]) == 1
+    out = capsys.readouterr().out
+    assert "✗ paris trial 1: python: eval_checks_next_to_suite:wants_paris: Paris is not" in out
+    assert "tokyo trial 1" not in out
+
+
 def test_a_crashing_trial_is_a_failed_result_not_a_crash(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
