@@ -16,6 +16,7 @@ chosen subgraph makes (for the ReAct specialists: one per iteration).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,11 +27,19 @@ from langchain_core.runnables import Runnable
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.pregel import Pregel
 from langgraph.runtime import Runtime
 from langgraph.store.base import BaseStore
 
 from nodes.agent import AgentInput, AgentOutput, build_agent
 from nodes.context import Context, context_of
+from nodes.finish import (
+    budget_stop,
+    child_accounting,
+    child_context,
+    make_finish_run,
+    stopped_outcome,
+)
 from nodes.model import ModelOverride
 from nodes.prompts.router import (
     GENERAL_PROMPT,
@@ -48,7 +57,9 @@ from nodes.routing import (
     intent_schema,
     validate_intents,
 )
+from nodes.state import RunClockChannel, start_clock
 from nodes.structured import StructuredOutputError, ask_structured
+from nodes.tool_gate import PolicyRef
 
 logger = logging.getLogger(__name__)
 
@@ -83,18 +94,54 @@ class RouterOutput(AgentOutput):
     """The intent whose handler answered: `intent`, or the fallback."""
 
 
-class RouterState(RouterOutput):
+class RouterState(RouterOutput, RunClockChannel):
     """Full state of the router graph."""
 
 
-def customer_service_intents(model: ModelOverride = None) -> dict[str, Intent]:
-    """The example desk: order status, refunds, product info and a general fallback."""
+# What a handler's output carries into the router's state besides its spending.
+_HANDLER_KEYS = ("messages", "final_answer", "success", "error", "iterations", "context_windows")
+
+
+def handler_node(name: str, handler: Runnable[Any, Any]) -> Any:
+    """The node that runs one intent's handler within what is left of the run's budget.
+
+    Reads `messages`; writes the handler's `messages` and outcome, plus its usage, tool
+    results, degraded capabilities and pauses (`child_accounting`).
+    """
+
+    async def handle(state: RouterState, runtime: Runtime[Context]) -> dict[str, Any]:
+        ctx = context_of(runtime)
+        stop = budget_stop(state, ctx)
+        if stop:
+            return stopped_outcome(f"{stop} before the {name!r} handler could answer")
+        # Only the router's own answer passes the output guardrail (in finish_run).
+        child = dataclasses.replace(child_context(ctx, state), output_guardrail="off")
+        request = {"messages": state["messages"]}
+        if isinstance(handler, Pregel):
+            output = await handler.ainvoke(request, context=child)
+        else:
+            output = await handler.ainvoke(request)
+        passed = {key: output[key] for key in _HANDLER_KEYS if key in output}
+        return {**passed, **child_accounting(output)}
+
+    handle.__name__ = f"handle_{name}"
+    return handle
+
+
+def customer_service_intents(
+    model: ModelOverride = None, *, policy: PolicyRef | None = None
+) -> dict[str, Intent]:
+    """The example desk: order status, refunds, product info and a general fallback.
+
+    Each specialist is an agent named after its intent (its `Context.agent_policies` key);
+    `policy`, when given, is fixed for all of them.
+    """
     from tools.customer_service import check_refund_eligibility, look_up_order, search_products
 
     def specialist(
         name: str, tools: list[Any], prompt: str
     ) -> CompiledStateGraph[Any, Any, Any, Any]:
-        return build_agent(tools=tools, model=model, system_prompt=prompt, name=name)
+        return build_agent(tools=tools, model=model, system_prompt=prompt, name=name, policy=policy)
 
     return {
         "order_status": Intent(
@@ -123,6 +170,7 @@ def build_graph(
     fallback: str = DEFAULT_FALLBACK,
     checkpointer: BaseCheckpointSaver[Any] | bool | None = None,
     store: BaseStore | None = None,
+    policy: PolicyRef | None = None,
 ) -> CompiledStateGraph[RouterState, Context, AgentInput, RouterOutput]:
     """Compile the router graph.
 
@@ -135,12 +183,16 @@ def build_graph(
             one of `intents`.
         checkpointer: Saver for threads (None for the server, which brings its own).
         store: Long-term store (None for the server, which brings its own).
+        policy: Tool policy of the default specialists (custom `intents` bring their own);
+            default per run: `Context.agent_policies[<intent>]`, else `Context.policy`.
 
     Raises:
         RouterConfigurationError: an intent name is not snake_case or is reserved, or the
             fallback is not a declared intent.
     """
-    declared = dict(intents) if intents is not None else customer_service_intents(model)
+    declared = (
+        dict(intents) if intents is not None else customer_service_intents(model, policy=policy)
+    )
     names = list(declared)
     validate_intents(names, fallback)
     schema = intent_schema(names)
@@ -155,6 +207,7 @@ def build_graph(
         Reads `messages`; writes `intent`, `confidence`, `route_reason`, `routed_to`, `usage`.
         """
         ctx = context_of(runtime)
+        clock = start_clock(state)
         messages = [SystemMessage(system_prompt), *classification_view(state["messages"])]
         try:
             decision = await ask_structured(
@@ -163,6 +216,7 @@ def build_graph(
         except StructuredOutputError as exc:
             logger.warning("intent classification failed; routing to %r: %s", fallback, exc)
             return {
+                **clock,
                 "intent": None,
                 "confidence": None,
                 "route_reason": f"classification failed, fallback used: {exc}",
@@ -189,6 +243,7 @@ def build_graph(
             {"event": "routed", "intent": value["intent"], "routed_to": routed_to}
         )
         return {
+            **clock,
             "intent": value["intent"],
             "confidence": value["confidence"],
             "route_reason": reason,
@@ -221,8 +276,10 @@ def build_graph(
         ),
     )
     for name, intent in declared.items():
-        builder.add_node(name, intent.handler)
-        builder.add_edge(name, END)
+        builder.add_node(name, handler_node(name, intent.handler))
+        builder.add_edge(name, "finish_run")
+    builder.add_node("finish_run", make_finish_run(model=model))
+    builder.add_edge("finish_run", END)
     builder.add_edge(START, "classify")
     # The path map lists every declared intent, so Studio and Mermaid draw each route.
     builder.add_conditional_edges("classify", route_to_handler, names)

@@ -204,3 +204,21 @@ def test_invalid_intent_declarations_are_refused() -> None:
         build_graph(intents={"classify": Intent("c", handler)}, fallback="classify")
     with pytest.raises(RouterConfigurationError, match="at least one intent"):
         build_graph(intents={}, fallback="x")
+
+
+async def test_the_classifier_call_counts_against_the_handlers_budget(
+    scripted_model: Any,
+) -> None:
+    model = scripted_model(script=script(classification("A-1001", "order_status", 0.93)))
+    result = await build_graph(model=model).ainvoke(
+        ask("Where is my order A-1001?"), context=Context(max_model_calls=2)
+    )
+
+    # classify (1) + the desk's first call (1), which asks for a tool: with no call left to
+    # read its result, the tool is not run at all.
+    assert len(model.calls) == 2
+    assert result["routed_to"] == "order_status"
+    assert result["success"] is False
+    assert result["error"] == "max_model_calls (1) reached: 1 used"
+    assert result["metrics"]["model_calls"] == 2
+    assert result["metrics"]["tool_calls"] == 0
