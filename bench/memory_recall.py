@@ -9,7 +9,8 @@
    with and without summarisation.
 
     python bench/memory_recall.py [--sizes 1000 10000 50000] [--queries 10] [--turns 200]
-                                  [--stores qdrant inmemory] [--skip-recall | --skip-thread]
+                                  [--stores qdrant qdrant-disk inmemory]
+                                  [--skip-recall | --skip-thread]
 
 Qdrant's local mode is an exact pure-Python scan (slow at scale, see PLATFORM_NOTES); a Qdrant
 server (`QDRANT_URL`) uses HNSW and is not measured here.
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import tempfile
 import time
 import uuid
 from collections.abc import Sequence
@@ -65,11 +67,23 @@ TOPICS = [
 ]
 
 
+STORE_NAMES = {
+    "qdrant": "qdrant (local :memory:)",
+    "qdrant-disk": "qdrant (local on disk)",
+    "inmemory": "InMemoryStore",
+}
+
+
 def make(kind: str) -> BaseStore:
     embeddings = HashingEmbeddings(DIMS)
     if kind == "inmemory":
         return InMemoryStore(index=memory_index(embeddings, DIMS))
-    settings = MemorySettings(collection=f"bench_{uuid.uuid4().hex[:8]}", embeddings="hash")
+    settings = MemorySettings(
+        collection=f"bench_{uuid.uuid4().hex[:8]}",
+        embeddings="hash",
+        # The CLI's default: an on-disk local Qdrant (.weft/memory); here a temp folder.
+        qdrant_path=tempfile.mkdtemp(prefix="weft-bench-") if kind == "qdrant-disk" else None,
+    )
     return make_store(settings, embeddings=embeddings, dims=DIMS)
 
 
@@ -163,7 +177,7 @@ async def main(args: argparse.Namespace) -> None:
         for kind in args.stores:
             for n in args.sizes:
                 r = await recall_latency(kind, n, args.queries)
-                name = "qdrant (local :memory:)" if kind == "qdrant" else "InMemoryStore"
+                name = STORE_NAMES[kind]
                 line = f"{name:<24}{n:>9}{r['load_s']:>8.1f}{r['p50_ms']:>9.1f}{r['p95_ms']:>9.1f}"
                 print(line, flush=True)
     if not args.skip_thread:
@@ -181,7 +195,7 @@ if __name__ == "__main__":
     parser.add_argument("--queries", type=int, default=10)
     parser.add_argument("--turns", type=int, default=200)
     parser.add_argument(
-        "--stores", nargs="+", default=["qdrant", "inmemory"], choices=["qdrant", "inmemory"]
+        "--stores", nargs="+", default=["qdrant", "inmemory"], choices=sorted(STORE_NAMES)
     )
     parser.add_argument("--skip-recall", action="store_true")
     parser.add_argument("--skip-thread", action="store_true")

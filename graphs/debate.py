@@ -39,6 +39,7 @@ from typing_extensions import TypedDict
 from nodes.context import Context, context_of
 from nodes.debating import canonical_answer, mean_pairwise_similarity, tally_votes
 from nodes.finish import budget_stop, make_finish_run, stopped_outcome
+from nodes.memory_nodes import recall_for  # memory: the user's memories, when memory_enabled
 from nodes.model import ModelConfigurationError, ModelOverride, ModelSpec, parse_model_id
 from nodes.prompts.debate import (
     CONVERGENCE_CHECK_PROMPT,
@@ -431,8 +432,11 @@ def build_graph(
                 own_position=render_positions([own]) if own else "(none)",
                 other_positions=render_positions(task["other_positions"]),
             )
+        # memory: debaters argue knowing what the user told earlier runs; parallel turns do not
+        # count as accesses (touch=False), so a debate does not inflate what gets promoted.
+        memory = await recall_for(task["question"], ctx, runtime.store, touch=False)
         messages: list[AnyMessage] = [
-            SystemMessage(DEBATER_SYSTEM_PROMPT.format(**debater)),
+            SystemMessage(DEBATER_SYSTEM_PROMPT.format(**debater) + memory.text),
             HumanMessage(prompt),
         ]
         reply = await ask_structured(
@@ -451,7 +455,7 @@ def build_graph(
             reasoning=value.reasoning,
             confidence=value.confidence,
         )
-        return {"positions": [position], "usage": reply.usage}
+        return {"positions": [position], "usage": reply.usage, **memory.update}
 
     async def assess_round(
         state: DebateState, runtime: Runtime[Context]

@@ -66,6 +66,7 @@ from typing_extensions import TypedDict
 
 from nodes.agent import build_agent
 from nodes.context import Context, context_of
+from nodes.memory_nodes import recall_for  # memory: the user's memories for the planner
 from nodes.model import ModelOverride, message_text
 from nodes.planning import (
     EagerScheduler,
@@ -476,8 +477,14 @@ def build_graph(
         `plan_attempts`, `usage`.
         """
         ctx = context_of(runtime)
+        # memory: what the user told earlier runs shapes the plan (off unless memory_enabled);
+        # a repair attempt recalls again without counting another access.
+        memory = await recall_for(
+            state["request"], ctx, runtime.store, touch=not state.get("plan_problems")
+        )
+        system = PLANNER_SYSTEM_PROMPT.format(tools=_tool_lines(tools, available(ctx)))
         messages: list[AnyMessage] = [
-            SystemMessage(PLANNER_SYSTEM_PROMPT.format(tools=_tool_lines(tools, available(ctx)))),
+            SystemMessage(system + memory.text),
             HumanMessage(PLANNER_USER_PROMPT.format(request=state["request"])),
         ]
         messages += _repair_turn(state, "planner")
@@ -487,6 +494,7 @@ def build_graph(
             "drafted_by": "planner",
             "plan_attempts": _attempt_number(state, "planner"),
             "usage": answer.usage,
+            **memory.update,
         }
 
     async def replanner(state: PlanExecuteState, runtime: Runtime[Context]) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from typing_extensions import TypedDict
 from nodes.context import Context, context_of
 from nodes.critique import Critique, ask_text, best_draft_index
 from nodes.finish import budget_stop, make_finish_run
+from nodes.memory_nodes import recall_for  # memory: the user's memories, when memory_enabled
 from nodes.model import ModelOverride
 from nodes.prompts.reflection import (
     CRITIC_SYSTEM_PROMPT,
@@ -116,9 +117,11 @@ def build_graph(
         Reads `task`; writes `drafts`, `iterations`, `usage`, `run_clock`.
         """
         started = time.time()
+        # memory: the first draft already knows the user's preferences (memory_enabled).
+        memory = await recall_for(state["task"], context_of(runtime), runtime.store)
         text, usage = await ask_text(
             [
-                SystemMessage(GENERATE_SYSTEM_PROMPT),
+                SystemMessage(GENERATE_SYSTEM_PROMPT + memory.text),
                 HumanMessage(GENERATE_USER_PROMPT.format(task=state["task"])),
             ],
             role="agent",
@@ -131,6 +134,7 @@ def build_graph(
             "drafts": [DraftRecord(iteration=1, text=text)],
             "iterations": 1,
             "usage": usage,
+            **memory.update,
         }
 
     async def critique(

@@ -54,7 +54,7 @@ from nodes.prompts.reflection import (
     REFLECT_USER_PROMPT,
 )
 from nodes.resilience import MODEL_NODE_TIMEOUT, MODEL_RETRY
-from nodes.state import DegradedChannel, RunAccounting, RunOutcome
+from nodes.state import RunAccounting, RunOutcome
 from nodes.structured import ask_structured
 
 logger = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ class ReflexionInput(TypedDict):
     omitted. Ignored when the graph was built with a check function."""
 
 
-class ReflexionOutput(RunOutcome, RunAccounting, DegradedChannel):
+class ReflexionOutput(RunOutcome, RunAccounting):
     """What Reflexion reports."""
 
     attempts: NotRequired[list[Attempt]]

@@ -29,7 +29,7 @@ from typing import Annotated, Any, NotRequired
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage
 from langchain_core.tools import BaseTool
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.config import get_stream_writer
+from langgraph.config import get_store, get_stream_writer
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.graph.state import CompiledStateGraph
@@ -41,6 +41,7 @@ from typing_extensions import TypedDict
 from nodes.agent import build_agent
 from nodes.context import Context, context_of
 from nodes.finish import budget_stop, child_accounting, child_limits, make_finish_run
+from nodes.memory_nodes import recall_for  # memory: the user's memories, when memory_enabled
 from nodes.model import ModelOverride, message_text
 from nodes.prompts.supervision import (
     CAPABILITY_ANALYSIS_PROMPT,
@@ -280,8 +281,13 @@ def _make_supervisor(
     async def by_model(
         state: SupervisorState, ctx: Context, turn: int, done: list[Handoff]
     ) -> Command[Any]:
+        # memory: routing knows what the user told earlier runs; only the turn's first
+        # decision counts as an access.
+        memory = await recall_for(
+            _latest_request(state["messages"]), ctx, get_store(), touch=not done
+        )
         prompt = [
-            SystemMessage(system),
+            SystemMessage(system + memory.text),
             *_conversation(state["messages"]),
             HumanMessage(SUPERVISOR_PROGRESS_PROMPT.format(progress=progress_text(done))),
         ]
@@ -289,7 +295,7 @@ def _make_supervisor(
         decision = decided.value
         delegations = decision.delegations()
         if not delegations:
-            update = {**_finished(decision.answer), "usage": decided.usage}
+            update = {**_finished(decision.answer), "usage": decided.usage, **memory.update}
             return Command(goto=FINISH_RUN, update=update)
         spent = {**state, "usage": add_usage(state.get("usage"), decided.usage)}
         # Each worker makes at least one call, and the supervisor one more to answer.
@@ -297,13 +303,13 @@ def _make_supervisor(
             spent, ctx, model_calls=len(delegations) + 1
         )
         if reason is not None:
-            update = {**_stopped(reason, done), "usage": decided.usage}
+            update = {**_stopped(reason, done), "usage": decided.usage, **memory.update}
             return Command(goto=FINISH_RUN, update=update)
         budget = child_limits(ctx, spent, share=len(delegations))
         sends = _sends(
             state, by_name, delegations, turn=turn, done=done, router="model", budget=budget
         )
-        return Command(goto=sends, update={"usage": decided.usage})
+        return Command(goto=sends, update={"usage": decided.usage, **memory.update})
 
     async def required_tags(
         state: SupervisorState, ctx: Context, turn: int

@@ -30,6 +30,7 @@ from typing_extensions import TypedDict
 
 from nodes.context import Context, context_of
 from nodes.finish import budget_stop, make_finish_run, stopped_outcome
+from nodes.memory_nodes import recall_for  # memory: the user's memories, when memory_enabled
 from nodes.model import ModelOverride
 from nodes.prompts.tot import (
     TOT_EVALUATE_PROMPT,
@@ -216,10 +217,12 @@ def build_graph(
         ctx = context_of(runtime)
         parent = task["node"]
         depth = parent["depth"] + 1
+        # memory: parallel expansions recall without counting accesses (solve counts one).
+        memory = await recall_for(task["problem"], ctx, runtime.store, touch=False)
         proposals = await ask_structured(
             ThoughtProposals,
             [
-                SystemMessage(TOT_SYSTEM_PROMPT),
+                SystemMessage(TOT_SYSTEM_PROMPT + memory.text),
                 HumanMessage(
                     TOT_EXPAND_PROMPT.format(
                         problem=task["problem"],
@@ -249,7 +252,7 @@ def build_graph(
             for i, thought in enumerate(thoughts)
         ]
         return Command(
-            update={"tree": children, "usage": proposals.usage},
+            update={"tree": children, "usage": proposals.usage, **memory.update},
             goto=[
                 Send("evaluate", EvaluateTask(problem=task["problem"], node=c, path=task["path"]))
                 for c in children
@@ -338,10 +341,11 @@ def build_graph(
                     render_path(path[1:]) if len(path) > 1 else None,
                 ),
             }
+        memory = await recall_for(state["problem"], context_of(runtime), runtime.store)  # memory
         solution = await ask_structured(
             Solution,
             [
-                SystemMessage(TOT_SYSTEM_PROMPT),
+                SystemMessage(TOT_SYSTEM_PROMPT + memory.text),
                 HumanMessage(
                     TOT_SOLVE_PROMPT.format(problem=state["problem"], path=render_path(path))
                 ),
@@ -360,6 +364,7 @@ def build_graph(
             if budget_reason
             else None,
             "usage": solution.usage,
+            **memory.update,
         }
 
     builder = StateGraph(
