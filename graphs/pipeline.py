@@ -15,6 +15,7 @@ without tools, 1 + rounds of tool calls otherwise), then analyse, write and revi
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -35,6 +36,13 @@ from typing_extensions import TypedDict
 
 from nodes.agent import build_agent
 from nodes.context import Context, context_of
+from nodes.finish import (
+    budget_stop,
+    child_context,
+    make_finish_run,
+    stopped_outcome,
+    with_metrics,
+)
 from nodes.model import ModelOverride
 from nodes.pipelines import (
     PipelineView,
@@ -63,8 +71,9 @@ from nodes.prompts.pipeline import (
     WRITE_USER_PROMPT,
 )
 from nodes.resilience import model_retry_for
-from nodes.state import RunAccounting, RunOutcome
+from nodes.state import RunAccounting, RunClockChannel, RunOutcome, pause_credit, start_clock
 from nodes.structured import StructuredOutputError, ask_structured
+from nodes.tool_gate import PolicyRef
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +102,7 @@ class PipelineOutput(RunOutcome, RunAccounting):
     """The invalid output of `failed_stage`, for the human who fixes the run."""
 
 
-class PipelineState(PipelineInput, PipelineOutput):
+class PipelineState(PipelineInput, PipelineOutput, RunClockChannel):
     """Full pipeline state."""
 
     stage_inputs: NotRequired[dict[str, Any]]
@@ -131,6 +140,15 @@ def _make_stage_node(
     ) -> dict[str, Any]:
         ctx = context_of(runtime)
         outputs = _plain_stage_outputs(state)
+        stop = budget_stop(state, ctx)
+        if stop:
+            last = _last_output_as_text(outputs) if outputs else None
+            stopped = {
+                "failed_stage": spec.name,
+                "rejected_output": None,
+                **stopped_outcome(f"{stop} before stage {spec.name!r}", last),
+            }
+            return with_metrics(state, stopped, ctx, iterations=_stages_done)
         overrides = state.get("stage_inputs") or {}
         if spec.name in overrides:
             stage_input = overrides[spec.name]
@@ -144,8 +162,11 @@ def _make_stage_node(
             stage_input = (spec.input_transform or default_input)(view)
         writer = get_stream_writer()
         writer({"event": "stage_started", "stage": spec.name})
+        # A stage's sub-agents get what is left of the budget; only the pipeline's own answer
+        # passes the output guardrail.
+        child = dataclasses.replace(child_context(ctx, state), output_guardrail="off")
         stage_ctx = StageContext(
-            stage=spec.name, context=ctx, model=model, config=config, store=runtime.store
+            stage=spec.name, context=child, model=model, config=config, store=runtime.store
         )
         try:
             result = await run_stage(spec, stage_input, stage_ctx)
@@ -157,7 +178,7 @@ def _make_stage_node(
         if problem:
             logger.info("pipeline stopped at stage %s: invalid output", spec.name)
             writer({"event": "stage_failed", "stage": spec.name, "error": problem})
-            return {
+            failed = {
                 **accounting,
                 "failed_stage": spec.name,
                 "rejected_output": result.output,
@@ -165,6 +186,9 @@ def _make_stage_node(
                 "success": False,
                 "final_answer": None,
             }
+            # The failed stage stays the last node run, so `update_state` on the thread (as
+            # this stage) resumes here; it reports the run's metrics itself.
+            return with_metrics(state, failed, ctx, iterations=_stages_done)
         writer({"event": "stage_completed", "stage": spec.name})
         completed = [s for s in state.get("completed_stages") or [] if s != spec.name]
         return {
@@ -184,12 +208,17 @@ def _make_stage_node(
     return stage_node
 
 
+def _stages_done(state: Mapping[str, Any]) -> int:
+    return len(state.get("completed_stages") or [])
+
+
 def _prepare(state: PipelineState) -> dict[str, Any]:
     """Start a fresh run for a new request: clear the previous run's stage bookkeeping.
 
-    Reads nothing but the input; writes the stage keys and the outcome.
+    Reads nothing but the input; writes the stage keys, the outcome and `run_clock`.
     """
     return {
+        **start_clock(state),
         "stage_outputs": {},
         "completed_stages": [],
         "stage_inputs": {},
@@ -219,11 +248,20 @@ def _coerce_review(answer: Any) -> ReviewAnswer:
 def _make_review_gate(stages: Sequence[StageSpec]) -> Callable[..., Any]:
     by_name = {s.name: s for s in stages}
 
-    async def review_gate(state: PipelineState) -> dict[str, Any]:
+    async def review_gate(state: PipelineState, runtime: Runtime[Context]) -> dict[str, Any]:
         """Pause for a human verdict on the stage that just finished.
 
         Reads `review_pending`, `stage_outputs`; writes them (edit/retry) or the outcome (stop).
         """
+        if not state.get("review_pending"):
+            return {}
+        # The reviewer's time does not count against the run's wall-time budget.
+        update = {**await decide(state), **pause_credit(runtime)}
+        if update.get("success") is False:  # stopped or an invalid edit: the run ends here
+            return with_metrics(state, update, context_of(runtime), iterations=_stages_done)
+        return update
+
+    async def decide(state: PipelineState) -> dict[str, Any]:
         stage = state.get("review_pending")
         if not stage:
             return {}
@@ -359,7 +397,9 @@ def build_pipeline(
         )
     # A review may approve (next stage), ask for a retry (same stage) or stop.
     builder.add_conditional_edges("review_gate", after_review, [*names, "finish", END])
-    builder.add_edge("finish", END)
+    builder.add_node("finish_run", make_finish_run(model=model, iterations=_stages_done))
+    builder.add_edge("finish", "finish_run")
+    builder.add_edge("finish_run", END)
     return builder.compile(name=name, checkpointer=checkpointer, store=store)
 
 
@@ -538,15 +578,22 @@ def _report_answer(outputs: Mapping[str, Any]) -> str:
 
 
 def research_stages(
-    *, model: ModelOverride = None, tools: Sequence[BaseTool] | None = None
+    *,
+    model: ModelOverride = None,
+    tools: Sequence[BaseTool] | None = None,
+    policy: PolicyRef | None = None,
 ) -> list[StageSpec]:
-    """The research pipeline's stages: research → analyse → write → review."""
+    """The research pipeline's stages: research → analyse → write → review.
+
+    The research stage's agent is named `research_agent` (its `Context.agent_policies` key).
+    """
     agent = build_agent(
         tools=tools,
         model=model,
         role="worker",
         system_prompt=RESEARCH_SYSTEM_PROMPT,
         name="research_agent",
+        policy=policy,
     )
     return [
         StageSpec(
@@ -587,6 +634,7 @@ def build_graph(
     tools: Sequence[BaseTool] | None = None,
     checkpointer: BaseCheckpointSaver[Any] | bool | None = None,
     store: BaseStore | None = None,
+    policy: PolicyRef | None = None,
 ) -> CompiledStateGraph[PipelineState, Context, PipelineInput, PipelineOutput]:
     """Compile the research pipeline (research → analyse → write → review).
 
@@ -595,9 +643,11 @@ def build_graph(
         tools: Tools of the research sub-agent (default: the built-in starter tools).
         checkpointer: Saver for threads (None for the server, which brings its own).
         store: Long-term store (None for the server, which brings its own).
+        policy: Tool policy of the research sub-agent; default per run:
+            `Context.agent_policies["research_agent"]`, else `Context.policy`.
     """
     return build_pipeline(
-        research_stages(model=model, tools=tools),
+        research_stages(model=model, tools=tools, policy=policy),
         name="pipeline",
         model=model,
         answer_from=_report_answer,

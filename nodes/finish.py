@@ -292,6 +292,31 @@ def metrics_of(
     )
 
 
+def with_metrics(
+    state: Mapping[str, Any],
+    update: dict[str, Any],
+    ctx: Context,
+    *,
+    iterations: Callable[[Mapping[str, Any]], int] | None = None,
+) -> dict[str, Any]:
+    """`update` plus the run's `metrics`, computed as if `update` were already applied.
+
+    For a step that ends a run itself (e.g. a failed pipeline stage, which stays the last node
+    so that `update_state` on the thread resumes from it).
+    """
+    merged: dict[str, Any] = {**state, **update}
+    if "usage" in update:
+        merged["usage"] = add_usage(state.get("usage"), update["usage"])
+    if "tool_results" in update:
+        merged["tool_results"] = [*(state.get("tool_results") or []), *update["tool_results"]]
+    if "run_clock" in update:
+        merged["run_clock"] = merge_run_clock(state.get("run_clock"), update["run_clock"])
+    count = iterations(merged) if iterations else None
+    metrics = metrics_of(merged, ctx, iterations=count)
+    logger.debug("run metrics: %s", metrics)
+    return {**update, "metrics": metrics}
+
+
 def make_finish_run(
     *,
     guardrail: GuardrailRules | None | bool = True,
@@ -323,16 +348,7 @@ def make_finish_run(
     def conclude(
         state: Mapping[str, Any], runtime: Runtime[Context], update: dict[str, Any]
     ) -> dict[str, Any]:
-        ctx = context_of(runtime)
-        merged: dict[str, Any] = {**state, **update}
-        if "usage" in update:
-            merged["usage"] = add_usage(state.get("usage"), update["usage"])
-        if "run_clock" in update:
-            merged["run_clock"] = merge_run_clock(state.get("run_clock"), update["run_clock"])
-        count = iterations(merged) if iterations else None
-        metrics = metrics_of(merged, ctx, iterations=count)
-        logger.debug("run metrics: %s", metrics)
-        return {**update, "metrics": metrics}
+        return with_metrics(state, update, context_of(runtime), iterations=iterations)
 
     async def afinish(state: Mapping[str, Any], runtime: Runtime[Context]) -> dict[str, Any]:
         update = await steps[1](state, runtime) if steps else {}
@@ -360,4 +376,5 @@ __all__ = [
     "run_tool_results",
     "run_usage",
     "stopped_outcome",
+    "with_metrics",
 ]

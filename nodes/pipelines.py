@@ -19,6 +19,7 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage, convert_to_openai_messages
 from langchain_core.runnables import Runnable, RunnableConfig
+from langgraph.pregel import Pregel
 from langgraph.store.base import BaseStore
 from pydantic import BaseModel, ValidationError
 
@@ -28,7 +29,9 @@ from nodes.state import ModelUsage, ToolResult
 
 logger = logging.getLogger(__name__)
 
-RESERVED_STAGE_NAMES = frozenset({"prepare", "review_gate", "finish", "__start__", "__end__"})
+RESERVED_STAGE_NAMES = frozenset(
+    {"prepare", "review_gate", "finish", "finish_run", "__start__", "__end__"}
+)
 _STAGE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -163,7 +166,11 @@ def to_plain(value: Any) -> Any:
 async def run_stage(spec: StageSpec, stage_input: Any, stage: StageContext) -> StageResult:
     """Run one stage and return its plain output (after `output_transform`) and its cost."""
     if isinstance(spec.run, Runnable):
-        raw = await spec.run.ainvoke(stage_input, stage.config)
+        if isinstance(spec.run, Pregel):
+            # A compiled graph gets the stage's context (its share of the run's budget).
+            raw = await spec.run.ainvoke(stage_input, stage.config, context=stage.context)
+        else:
+            raw = await spec.run.ainvoke(stage_input, stage.config)
         usage: dict[str, ModelUsage] = {}
         tools: list[ToolResult] = []
         if isinstance(raw, Mapping):

@@ -276,3 +276,25 @@ async def test_etl_example_stops_at_validate_then_loads_after_the_fix(
     saved = await store.aget(("etl", "customers"), "c2")
     assert saved is not None and saved.value["segment"] == "consumer"
     assert saved.value["email"] == "bob@example.com"
+
+
+async def test_a_budget_stops_before_a_stage_and_a_larger_budget_resumes_there(
+    scripted_model: Any,
+) -> None:
+    model = scripted_model(NOTES, GOOD_ANALYSIS, REPORT, APPROVED)
+    graph = build_graph(model=model, checkpointer=InMemorySaver())
+    config = thread("budget")
+
+    first = await graph.ainvoke({"task": "What is X?"}, config, context=Context(max_model_calls=2))
+    assert first["failed_stage"] == "write"
+    assert first["error"] == "max_model_calls (2) reached: 2 used before stage 'write'"
+    assert first["completed_stages"] == ["research", "analyse"]
+    assert first["metrics"]["stopped_by"] == "max_model_calls"
+    assert first["metrics"]["iterations"] == 2
+    assert len(model.calls) == 2
+
+    resumed = await resume_pipeline(graph, config, context=Context(max_model_calls=10))
+    assert resumed["success"] is True
+    assert resumed["completed_stages"] == ["research", "analyse", "write", "review"]
+    assert len(model.calls) == 4  # the finished stages were not repeated
+    assert resumed["metrics"]["model_calls"] == 4  # one run, resumed: its whole spend
