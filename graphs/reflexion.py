@@ -17,6 +17,7 @@ Example: fail then pass, no tools, rubric: 1 + 1 + 1 + 1 + 1 = 5 calls.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -36,6 +37,13 @@ from typing_extensions import TypedDict
 from nodes.agent import build_agent
 from nodes.context import Context, context_of
 from nodes.critique import Evaluation, Reflection, recall_lessons, remember_lesson
+from nodes.finish import (
+    budget_stop,
+    child_accounting,
+    child_context,
+    make_finish_run,
+    stopped_outcome,
+)
 from nodes.memory_nodes import (
     DEGRADED_MEMORY,
     ESCAPE_FOR_PROMPT,
@@ -54,8 +62,9 @@ from nodes.prompts.reflection import (
     REFLECT_USER_PROMPT,
 )
 from nodes.resilience import MODEL_NODE_TIMEOUT, MODEL_RETRY
-from nodes.state import RunAccounting, RunOutcome
+from nodes.state import RunAccounting, RunOutcome, RunTracking, add_usage, start_clock
 from nodes.structured import ask_structured
+from nodes.tool_gate import PolicyRef
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +108,7 @@ class ReflexionOutput(RunOutcome, RunAccounting):
     """Attempts made."""
 
 
-class ReflexionState(ReflexionInput, ReflexionOutput):
+class ReflexionState(ReflexionInput, ReflexionOutput, RunTracking):
     """Full Reflexion state."""
 
 
@@ -137,6 +146,7 @@ def build_graph(
     check: CheckFunction | None = None,
     checkpointer: BaseCheckpointSaver[Any] | bool | None = None,
     store: BaseStore | None = None,
+    policy: PolicyRef | None = None,
 ) -> CompiledStateGraph[ReflexionState, Context, ReflexionInput, ReflexionOutput]:
     """Compile the Reflexion graph.
 
@@ -149,9 +159,15 @@ def build_graph(
         checkpointer: Saver for threads (None for the server, which brings its own).
         store: Long-term store for lessons, used when `Context.memory_enabled` (None for the
             server, which brings its own).
+        policy: Tool policy of the actor; default per run:
+            `Context.agent_policies["reflexion_actor"]`, else `Context.policy`.
     """
     actor_agent = build_agent(
-        tools=tools, model=model, system_prompt=ACTOR_SYSTEM_PROMPT, name="reflexion_actor"
+        tools=tools,
+        model=model,
+        system_prompt=ACTOR_SYSTEM_PROMPT,
+        name="reflexion_actor",
+        policy=policy,
     )
 
     async def recall(state: ReflexionState, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -172,6 +188,8 @@ def build_graph(
                 degraded = {"degraded": [DEGRADED_MEMORY]}
         return {
             **degraded,
+            **start_clock(state),
+            "stop_reason": None,
             "recalled_reflections": lessons,
             "reflections": [],
             "attempts": [],
@@ -181,7 +199,7 @@ def build_graph(
             "error": None,
         }
 
-    async def actor(state: ReflexionState) -> dict[str, Any]:
+    async def actor(state: ReflexionState, runtime: Runtime[Context]) -> dict[str, Any]:
         """One attempt by the ReAct sub-agent, with every lesson so far in its prompt.
 
         Reads `task`, `recalled_reflections`, `reflections`; writes `attempts`, `trials`,
@@ -196,8 +214,14 @@ def build_graph(
         prompt = ACTOR_TASK_PROMPT.format(task=state["task"], lessons=_lessons_block(lessons))
         trial = (state.get("trials") or 0) + 1
         get_stream_writer()({"event": "trial_started", "trial": trial})
-        # The node's own config: the sub-agent shares the run's context, store and callbacks.
-        result = await actor_agent.ainvoke({"messages": [HumanMessage(prompt)]}, get_config())
+        # The node's own config: the sub-agent shares the run's store and callbacks; its
+        # context is the run's, with what is left of the budget and no output guardrail.
+        child = dataclasses.replace(
+            child_context(context_of(runtime), state), output_guardrail="off"
+        )
+        result = await actor_agent.ainvoke(
+            {"messages": [HumanMessage(prompt)]}, get_config(), context=child
+        )
         attempt = Attempt(
             trial=trial,
             answer=result.get("final_answer") or "",
@@ -206,8 +230,7 @@ def build_graph(
         return {
             "attempts": [*(state.get("attempts") or []), attempt],
             "trials": trial,
-            "usage": result.get("usage") or {},
-            "tool_results": result.get("tool_results") or [],
+            **child_accounting(result),
         }
 
     async def evaluate(
@@ -221,6 +244,9 @@ def build_graph(
         attempts = list(state["attempts"])
         latest = attempts[-1]
         usage: dict[str, Any] = {}
+        stop = None if check is not None else budget_stop(state, ctx)
+        if stop:
+            return Command(goto="finish", update={"stop_reason": stop})
         if check is not None:
             verdict = await _run_check(check, state["task"], latest["answer"])
         else:
@@ -271,6 +297,9 @@ def build_graph(
         ctx = context_of(runtime)
         latest = state["attempts"][-1]
         earlier = state.get("reflections") or []
+        stop = budget_stop(state, ctx)
+        if stop:
+            return Command(goto="finish", update={"stop_reason": stop})
         answer = await ask_structured(
             Reflection,
             [
@@ -304,7 +333,11 @@ def build_graph(
                 logger.warning("reflexion lesson not kept: %s", exc)
                 update["degraded"] = [DEGRADED_MEMORY]
         retry_left = latest["trial"] < max(1, ctx.reflexion_max_trials)
-        return Command(goto="actor" if retry_left else "finish", update=update)
+        if retry_left:
+            spent = {**state, "usage": add_usage(state.get("usage"), answer.usage)}
+            update["stop_reason"] = budget_stop(spent, ctx)
+        retry = retry_left and not update.get("stop_reason")
+        return Command(goto="actor" if retry else "finish", update=update)
 
     async def finish(state: ReflexionState, runtime: Runtime[Context]) -> dict[str, Any]:
         """Report the passing attempt, or the last one with why it failed.
@@ -315,6 +348,10 @@ def build_graph(
         latest = attempts[-1]
         if latest.get("passed"):
             return {"final_answer": latest["answer"], "success": True, "error": None}
+        if state.get("stop_reason"):
+            return stopped_outcome(
+                f"{state['stop_reason']} after {len(attempts)} trial(s)", latest["answer"]
+            )
         logger.info("reflexion gave up after %d attempts", len(attempts))
         return {
             "final_answer": latest["answer"],
@@ -336,10 +373,15 @@ def build_graph(
     builder.add_node("evaluate", evaluate, retry_policy=MODEL_RETRY, timeout=MODEL_NODE_TIMEOUT)
     builder.add_node("reflect", reflect, retry_policy=MODEL_RETRY, timeout=MODEL_NODE_TIMEOUT)
     builder.add_node("finish", finish)
+    builder.add_node(
+        "finish_run",
+        make_finish_run(model=model, iterations=lambda s: int(s.get("trials") or 0)),
+    )
     builder.add_edge(START, "recall")
     builder.add_edge("recall", "actor")
     builder.add_edge("actor", "evaluate")
-    builder.add_edge("finish", END)
+    builder.add_edge("finish", "finish_run")
+    builder.add_edge("finish_run", END)
     return builder.compile(name="reflexion", checkpointer=checkpointer, store=store)
 
 

@@ -243,3 +243,21 @@ async def test_same_lesson_twice_updates_instead_of_duplicating(scripted_model: 
 
     (item,) = await store.asearch(("memories", "anonymous", "procedural"))
     assert item.value["importance"] == 0.7  # kept at the highest seen, not overwritten
+
+
+async def test_a_call_budget_limits_the_actor_and_ends_the_trials(scripted_model: Any) -> None:
+    looping_actor = {"tool_calls": [{"name": "calculate", "args": {"expression": "17*23"}}]}
+    model = scripted_model(AIMessage("391"), reflection(), looping_actor)
+    result = await build_graph(model=model, check=says_396).ainvoke(
+        {"task": "17 * 23 + 5?"}, context=Context(max_model_calls=3)
+    )
+
+    # Trial 1: actor (1) + reflection (1). Trial 2's actor gets the one call left, which asks
+    # for a tool it cannot read back, so it stops before running it; then the run stops.
+    assert len(model.calls) == 3
+    assert result["trials"] == 2
+    assert result["attempts"][1]["agent_error"] == "max_model_calls (1) reached: 1 used"
+    assert result["success"] is False
+    assert result["error"] == "max_model_calls (3) reached: 3 used after 2 trial(s)"
+    assert result["metrics"]["iterations"] == 2
+    assert result["metrics"]["tool_calls"] == 0
