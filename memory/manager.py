@@ -352,6 +352,10 @@ class MemoryManager:
             logger.warning("memory %s failed for user %s: %r", action, self.user_id, exc)
             raise MemoryUnavailableError(f"memory store failed during {action}: {exc!r}") from exc
 
+    async def _search(self, namespace: tuple[str, ...], **kwargs: Any) -> list[SearchItem]:
+        # Reads never extend a TTL, whatever the store's own default.
+        return await self.store.asearch(namespace, refresh_ttl=False, **kwargs)
+
     def _namespace(self, kind: str, agent: str | None = None) -> tuple[str, ...]:
         return memory_namespace(self.user_id, kind, org_id=self.org_id, agent=agent)
 
@@ -439,7 +443,7 @@ class MemoryManager:
         key = memory_key(kind, content, agent)
         namespace = self._namespace(kind, agent)
         async with self._store_call("remember"):
-            existing = await self.store.aget(namespace, key)
+            existing = await self.store.aget(namespace, key, refresh_ttl=False)
         previous = Memory.from_item(existing) if existing else None
         if previous is not None and self._expired(previous, now):
             previous = None
@@ -477,7 +481,7 @@ class MemoryManager:
         checked = _check_kinds(kinds)
         async with self._store_call("get"):
             items = await self.store.abatch(
-                [GetOp(ns, memory_id) for ns in self._own_namespaces(checked)]
+                [GetOp(ns, memory_id, refresh_ttl=False) for ns in self._own_namespaces(checked)]
             )
         now = self.clock()
         for item in items:
@@ -501,7 +505,7 @@ class MemoryManager:
         """
         (kind,) = _check_kinds([kind])
         async with self._store_call("list"):
-            items = await self.store.asearch(
+            items = await self._search(
                 self._namespace(kind), filter=filter, limit=limit, offset=offset
             )
         now = self.clock()
@@ -543,9 +547,9 @@ class MemoryManager:
         async with self._store_call("recall"):
             found = await asyncio.gather(
                 *(
-                    self.store.asearch(ns, query=query or None, limit=limit * len(checked))
+                    self._search(ns, query=query or None, limit=limit * len(checked))
                     if len(namespaces) == 1
-                    else self.store.asearch(ns, query=query or None, limit=limit)
+                    else self._search(ns, query=query or None, limit=limit)
                     for ns in namespaces
                 )
             )
@@ -642,7 +646,12 @@ class MemoryManager:
             )
         if ids is not None:
             wanted = list(ids)
-            ops = [GetOp(ns, i) for ns in self._own_namespaces(checked) for i in wanted]
+            # Reads never extend a TTL: direct ops bypass the store's `refresh_on_read` setting.
+            ops = [
+                GetOp(ns, i, refresh_ttl=False)
+                for ns in self._own_namespaces(checked)
+                for i in wanted
+            ]
             async with self._store_call("forget"):
                 found = await self.store.abatch(ops)
                 doomed = [
@@ -675,7 +684,7 @@ class MemoryManager:
             offset = 0
             while True:
                 async with self._store_call("purge"):
-                    page = await self.store.asearch(
+                    page = await self._search(
                         self._namespace(kind), limit=_PAGE, offset=offset
                     )
                 doomed += [
@@ -696,7 +705,7 @@ class MemoryManager:
         total = 0
         while True:
             async with self._store_call("forget"):
-                page = await self.store.asearch(namespace, filter=filter, limit=_PAGE)
+                page = await self._search(namespace, filter=filter, limit=_PAGE)
                 if not page:
                     return total
                 await self._delete([(item.namespace, item.key) for item in page])

@@ -57,6 +57,8 @@ def make_store(
     from langgraph.store.qdrant import QdrantIndexConfig, QdrantStore
     from qdrant_client import QdrantClient
 
+    from memory._qdrant_local import LocalQdrantStore
+
     settings = settings or MemorySettings.from_env()
     if embeddings is None:
         embeddings, dims = make_embeddings(settings)
@@ -71,8 +73,9 @@ def make_store(
     else:
         client = QdrantClient(location=":memory:", **client_options)
     where = settings.qdrant_url or settings.qdrant_path or ":memory:"
+    local = settings.qdrant_url in (None, ":memory:")
     logger.info("memory store: Qdrant %s collection=%s dims=%d", where, settings.collection, dims)
-    store = QdrantStore(
+    store = (LocalQdrantStore if local else QdrantStore)(
         client,
         collection_name=settings.collection,
         index=QdrantIndexConfig(dims=dims, embed=embeddings, fields=list(INDEXED_FIELDS)),
