@@ -134,9 +134,11 @@ async def test_threads_belong_to_their_creator(clients: dict[str, Any]) -> None:
     # The API answers a copy it cannot find with 409; no copy appeared anywhere.
     assert await _status_of(bob.threads.copy(thread_id)) == 409
     assert len(await alice.threads.search(metadata={"case": marker})) == 1
-    # Nothing bob tried changed alice's thread.
+    # Nothing bob tried changed alice's thread, and alice cannot give it away either.
+    await alice.threads.update(thread_id, metadata={"owner": "bob"})
     after = await alice.threads.get(thread_id)
     assert after["metadata"]["owner"] == "alice"
+    assert await bob.threads.search(metadata={"case": marker}) == []
     state = await alice.threads.get_state(thread_id)
     assert [m["content"] for m in state["values"]["messages"]] == ["hello", "ok"]
 
