@@ -24,14 +24,15 @@ or, for every pending call at once, a bare `"approve"` / `"reject"` or one
   a call the answer does not mention, or an unreadable answer, counts as rejected.
 
 Nothing runs here: side effects happen only in the executor after this node, so resuming an
-interrupted run cannot repeat them. Each decision writes an `approval_decision` audit line.
+interrupted run cannot repeat them. Each decision writes an `approval_decision` audit line
+(the reviewer's name in clear, the comment with PII masked: see `audit_comment`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -41,13 +42,15 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from nodes.context import Context, context_of
+from nodes.guardrails import GuardrailRules, redact
 from nodes.prompts.approval import (
     APPROVAL_REQUEST_MESSAGE,
     EXPIRED_MESSAGE,
     REJECTED_MESSAGE,
     UNREADABLE_DECISION_MESSAGE,
 )
-from nodes.tool_gate import GateVerdict, ToolGate, awrite_audit, run_ids, utc_now, write_audit
+from nodes.state import pause_credit
+from nodes.tool_gate import GateVerdict, ToolGate, audited_node, run_ids, utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +77,23 @@ def answer_for(answer: Any, call_id: str) -> Any:
         if "decision" in answer:
             return answer
     return None
+
+
+def resume_value(interrupt_ids: Sequence[str], answer: Any) -> Any:
+    """The `Command(resume=...)` value for `answer` when a thread waits on these interrupts.
+
+    One interrupt: the answer itself. Several (e.g. parallel plan tasks each waiting for a
+    review): LangGraph wants one value per interrupt id. An answer already keyed by interrupt
+    ids is kept; any other answer goes to every interrupt, which works for approvals because
+    each approval gate reads only its own call ids from it (`answer_for`), so one
+    `{call_id: decision}` mapping, or a bare "approve", answers them all.
+    """
+    ids = list(interrupt_ids)
+    if len(ids) <= 1:
+        return answer
+    if isinstance(answer, Mapping) and answer and set(answer) <= set(ids):
+        return dict(answer)
+    return {interrupt_id: answer for interrupt_id in ids}
 
 
 def resolve_review(
@@ -115,6 +135,23 @@ def resolve_review(
     shown = json.dumps(answer, default=str) if answer is not None else "(none for this call)"
     message = UNREADABLE_DECISION_MESSAGE.format(tool=tool, answer=shown)
     return settle(decision="deny", code="rejected", message=message)
+
+
+AUDIT_COMMENT_RULES = GuardrailRules(max_chars=500)
+"""PII masking and length cap for reviewer comments in audit records."""
+
+
+def audit_comment(answer: Any) -> str | None:
+    """The reviewer's comment as the audit log keeps it: PII masked, at most 500 characters.
+
+    The comment is kept because it is the reason for the decision, which is what an auditor
+    reads the log for; personal data in it is masked because the call's arguments are only
+    kept as digests, and a comment quoting them ("don't email jane@corp.com") would undo that.
+    """
+    comment = answer.get("comment") if isinstance(answer, Mapping) else None
+    if comment is None:
+        return None
+    return redact(str(comment), AUDIT_COMMENT_RULES)
 
 
 def _decision_label(before: GateVerdict, after: GateVerdict) -> str:
@@ -162,30 +199,21 @@ def make_approval_node(gate: ToolGate) -> RunnableCallable:
                     "decision": label,
                     "rule_id": verdict["rule_id"],
                     "reviewer": resolved.get("reviewer"),
-                    "comment": (answer_for(answer, verdict["call_id"]) or {}).get("comment")
-                    if isinstance(answer_for(answer, verdict["call_id"]), Mapping)
-                    else None,
+                    "comment": audit_comment(answer_for(answer, verdict["call_id"])),
                 }
             )
-        return {"tool_gate": verdicts}, records
+        # The wait for the reviewer does not count against the run's wall-time budget.
+        return {"tool_gate": verdicts, **pause_credit(runtime)}, records
 
-    async def aapprove(state: Mapping[str, Any], runtime: Runtime[Context]) -> dict[str, Any]:
-        update, records = review(state, runtime)
-        await awrite_audit(records)
-        return update
-
-    def approve(state: Mapping[str, Any], runtime: Runtime[Context]) -> dict[str, Any]:
-        update, records = review(state, runtime)
-        write_audit(records)
-        return update
-
-    return RunnableCallable(approve, aapprove, name="approval")
+    return audited_node(review, name="approval")
 
 
 __all__ = [
     "APPROVAL_INTERRUPT_TYPE",
     "answer_for",
     "approval_request",
+    "audit_comment",
     "make_approval_node",
     "resolve_review",
+    "resume_value",
 ]

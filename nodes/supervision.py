@@ -41,6 +41,7 @@ from nodes.prompts.supervision import (
     SUPERVISOR_PROGRESS_ITEM,
     WORKER_HANDOFF_PROMPT,
 )
+from tools.policy import Policy
 
 FINISH = "FINISH"
 MAX_TEAM_DEPTH = 3
@@ -86,6 +87,9 @@ class WorkerSpec:
         graph: A compiled graph that runs instead of a ReAct agent, e.g. another supervisor
             (a nested team). It is invoked with `{"messages": [task]}` and must report
             `final_answer` (and ideally `success`, `error`, `usage`).
+        policy: Tool policy for this worker (a `tools.policy.Policy`, a built-in name or a
+            .yaml/.json path). None: the team's `build_graph(policy=)`, else
+            `Context.agent_policies[name]`, else `Context.policy`.
     """
 
     name: str
@@ -97,6 +101,7 @@ class WorkerSpec:
     context: ContextPolicy = "last_result"
     capabilities: tuple[str, ...] = ()
     graph: Any = None
+    policy: Policy | str | None = None
 
 
 def validate_workers(workers: Sequence[WorkerSpec], available_tools: Sequence[str]) -> None:
@@ -131,10 +136,12 @@ def validate_workers(workers: Sequence[WorkerSpec], available_tools: Sequence[st
                 f"{where}: 'context' must be one of {', '.join(CONTEXT_POLICIES)}; "
                 f"got {spec.context!r}"
             )
-        if spec.graph is not None and (spec.tools is not None or spec.system_prompt):
+        if spec.graph is not None and (
+            spec.tools is not None or spec.system_prompt or spec.policy is not None
+        ):
             raise WorkerSpecError(
-                f"{where}: a worker given a compiled 'graph' brings its own tools and prompt; "
-                "leave 'tools' and 'system_prompt' unset"
+                f"{where}: a worker given a compiled 'graph' brings its own tools, prompt and "
+                "policy; leave 'tools', 'system_prompt' and 'policy' unset"
             )
         unknown = [t for t in spec.tools or () if t not in available_tools]
         if unknown:

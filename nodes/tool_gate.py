@@ -22,12 +22,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, NotRequired
 
 from langchain_core.messages import ToolMessage
 from langchain_core.runnables import RunnableConfig
+from langgraph._internal._constants import CONFIG_KEY_RUNTIME
+from langgraph._internal._runnable import RunnableCallable
+from langgraph.runtime import Runtime
 from pydantic import BaseModel, ValidationError
 from typing_extensions import TypedDict
 
@@ -38,13 +44,15 @@ from nodes.prompts.approval import (
     POLICY_DENIED_MESSAGE,
     UNKNOWN_TOOL_MESSAGE,
 )
-from tools.audit import FileAuditSink, MemoryAuditSink, audit, get_audit_sink
+from tools.audit import FileAuditSink, MemoryAuditSink, audit, audit_key_ready, get_audit_sink
 from tools.policy import Policy, load_policy
 from tools.registry import ToolRegistry, ToolSpec
 
 logger = logging.getLogger(__name__)
 
 GateDecision = Literal["allow", "deny", "review"]
+PolicyRef = Policy | str
+"""What a `policy=` argument accepts: a `tools.policy.Policy`, a built-in name or a path."""
 APPROVAL_MODES = ("never", "risky", "always")
 
 
@@ -92,15 +100,49 @@ def utc_now() -> datetime:
 
 
 def run_ids(config: RunnableConfig | None) -> dict[str, Any]:
-    """thread_id and run_id of the current run, for audit records and idempotency keys."""
+    """thread_id and run_id of the current run, for audit records and idempotency keys.
+
+    `run_id`, in order: the config metadata's `run_id` (set by the LangGraph server and by
+    `weft run`), the invocation's own `config["run_id"]` (LangGraph's run id, which it keeps
+    in the runtime's `execution_info` of the top-level graph's nodes only), else the id bound
+    to this run's `RunControl` (one object LangGraph creates per top-level invoke and shares
+    with every subgraph, so records from nested agents carry the same id). The first id seen
+    for a run is bound to it; a run that never shows one gets a fresh `local-<uuid>`. Every
+    resume is a new run, as on the server. Outside a graph run the id is None.
+    """
     config = config or {}
     configurable = config.get("configurable") or {}
     metadata = config.get("metadata") or {}
-    run_id = metadata.get("run_id") or config.get("run_id")
+    runtime = configurable.get(CONFIG_KEY_RUNTIME)
+    info = getattr(runtime, "execution_info", None)
+    explicit = metadata.get("run_id") or config.get("run_id") or getattr(info, "run_id", None)
+    control = getattr(runtime, "control", None)
+    run_id = (
+        _run_id_for(control, str(explicit) if explicit else None)
+        if control is not None
+        else (str(explicit) if explicit else None)
+    )
     return {
         "thread_id": configurable.get("thread_id") or metadata.get("thread_id"),
-        "run_id": str(run_id) if run_id is not None else None,
+        "run_id": run_id,
     }
+
+
+# RunControl → run id. Bounded: an entry is only needed while its run is active.
+_RUN_IDS: OrderedDict[Any, str] = OrderedDict()
+_RUN_IDS_LIMIT = 4096
+_run_ids_lock = threading.Lock()
+
+
+def _run_id_for(control: Any, explicit: str | None) -> str:
+    with _run_ids_lock:
+        known = _RUN_IDS.get(control)
+        if known is None:
+            known = explicit or f"local-{uuid.uuid4()}"
+            _RUN_IDS[control] = known
+            while len(_RUN_IDS) > _RUN_IDS_LIMIT:
+                _RUN_IDS.popitem(last=False)
+        return known
 
 
 def validate_args(spec: ToolSpec, args: Any) -> tuple[dict[str, Any] | None, str | None]:
@@ -130,9 +172,14 @@ class ToolGate:
     """Policy, plan and review decisions for one agent's tools.
 
     Args:
-        tools: The agent's tools (its registry subset).
-        policy: A Policy, a built-in policy name or a path; overrides `Context.policy`.
-        agent: The agent's name, written into audit records.
+        registry: The agent's tools (its registry subset).
+        policy: A Policy, a built-in policy name or a path fixed when the graph is built
+            (`build_agent(policy=)`, `WorkerSpec.policy`, a graph's `build_graph(policy=)`).
+        agent: The agent's name: the key of `Context.agent_policies`, and written into audit
+            records.
+
+    Which policy applies, stated once (first that is set wins): the build-time `policy`,
+    then `Context.agent_policies[agent]`, then `Context.policy` (default: `default`).
     """
 
     def __init__(
@@ -145,10 +192,12 @@ class ToolGate:
         self.registry = registry
         self.agent = agent
         self._policy = policy
+        if policy is not None:
+            load_policy(policy)  # a misspelt build-time policy fails here, not on first use
 
     def policy_for(self, ctx: Context) -> Policy:
-        """The build-time policy if one was given, else the run's `Context.policy`."""
-        return load_policy(self._policy if self._policy is not None else ctx.policy)
+        """The policy for this agent in this run (precedence in the class docstring)."""
+        return load_policy(policy_ref(self._policy, self.agent, ctx))
 
     def allowed_names(self, ctx: Context, plan: Sequence[str] | None = None) -> list[str]:
         """Tools the model may see and call: the run's subset, cut to the plan when one exists."""
@@ -288,6 +337,20 @@ class ToolGate:
         )
 
 
+def policy_ref(built: Policy | str | None, agent: str, ctx: Context) -> Policy | str:
+    """The policy reference for `agent`: `built`, else `Context.agent_policies`, else
+    `Context.policy`."""
+    if built is not None:
+        return built
+    per_agent = ctx.agent_policies or {}
+    if not isinstance(per_agent, Mapping):
+        raise TypeError(
+            "context field 'agent_policies' must map agent names to policy names, got "
+            f"{type(per_agent).__name__}"
+        )
+    return per_agent.get(agent) or ctx.policy
+
+
 def plan_allow_list(ctx: Context, plan: Sequence[str] | None) -> frozenset[str] | None:
     """The plan-time allow-list: `Context.plan_tools` and the state's `plan_tools`, intersected."""
     lists = [set(x) for x in (ctx.plan_tools, plan) if x is not None]
@@ -341,27 +404,57 @@ async def awrite_audit(records: Sequence[Mapping[str, Any]]) -> None:
     """Write audit records without blocking the event loop.
 
     Appending a line to an already open audit file is done in place; anything that may block
-    (opening or creating the file, another kind of sink) runs in a worker thread.
+    (reading or creating the digest key, opening or creating the file, another kind of sink)
+    runs in a worker thread.
     """
     if not records:
         return
     sink = get_audit_sink()
-    if isinstance(sink, FileAuditSink | MemoryAuditSink) and (
-        not isinstance(sink, FileAuditSink) or sink.is_open()
+    if (
+        audit_key_ready()
+        and isinstance(sink, FileAuditSink | MemoryAuditSink)
+        and (not isinstance(sink, FileAuditSink) or sink.is_open())
     ):
         write_audit(records)
     else:
         await asyncio.to_thread(write_audit, records)
 
 
+AuditedStep = Callable[
+    [Mapping[str, Any], Runtime[Context]], tuple[dict[str, Any], list[dict[str, Any]]]
+]
+"""A node body that returns its state update and the audit records to write."""
+
+
+def audited_node(step: AuditedStep, *, name: str) -> RunnableCallable:
+    """A node (sync and async twins) that runs `step` and writes its audit records before
+    returning the update, so no verdict leaves the node unaudited."""
+
+    async def arun(state: Mapping[str, Any], runtime: Runtime[Context]) -> dict[str, Any]:
+        update, records = step(state, runtime)
+        await awrite_audit(records)
+        return update
+
+    def run(state: Mapping[str, Any], runtime: Runtime[Context]) -> dict[str, Any]:
+        update, records = step(state, runtime)
+        write_audit(records)
+        return update
+
+    return RunnableCallable(run, arun, name=name)
+
+
 __all__ = [
+    "AuditedStep",
     "GateDecision",
     "GateVerdict",
+    "PolicyRef",
     "ReviewRequest",
     "ToolGate",
+    "audited_node",
     "awrite_audit",
     "denial_message",
     "plan_allow_list",
+    "policy_ref",
     "run_ids",
     "utc_now",
     "validate_args",

@@ -9,7 +9,10 @@ from typing import Any
 
 import pytest
 
-pytest_plugins = ["tests.postgres_fixture"]  # `postgres_url`, `postgres_db`
+pytest_plugins = [
+    "tests.postgres_fixture",  # `postgres_url`, `postgres_db`
+    "tests.safety_fixtures",  # `audit_sink`, `fresh_rate_limits`
+]
 
 _LOOPBACK_NAMES = {"localhost", "ip6-localhost", ""}
 

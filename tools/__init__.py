@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from langchain_core.tools import BaseTool
 
+# The catalogue attaches every built-in tool's side-effect metadata; importing it with the
+# package means a tool taken straight from its module (`tools.outbox.send_email`) can never
+# look like an undeclared, harmless read to the gates.
+from tools import builtin as _catalogue  # noqa: F401
 from tools.calculator import calculate
 from tools.clock import get_current_time
 

@@ -9,13 +9,15 @@ Idempotency contract: the key is `"<thread_id>:<tool_call_id>"`, taken from the 
 `runtime.config["configurable"]["thread_id"]`, or `"no-thread"` without a checkpointer). The
 `idempotency_key` column is UNIQUE: a second execution of the same call (a retry, a crash
 replay, a resumed run re-running the tool node) inserts nothing, bumps that row's `attempts`
-counter and tells the model it was already done. Callers invoking the tools outside a graph
-must pass a `ToolRuntime` themselves.
+counter and tells the model it was already done. A second call under the same key with other
+content is delivered under a derived key (see `Outbox.deliver`), never silently dropped.
+Callers invoking the tools outside a graph must pass a `ToolRuntime` themselves.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import os
@@ -101,15 +103,22 @@ class Outbox:
         return connection
 
     def deliver(self, kind: OutboxKind, key: str, payload: dict[str, Any]) -> Delivery:
-        """Insert `payload` under `key` unless the key exists; then count the repeat attempt."""
+        """Insert `payload` under `key` unless that call already delivered it.
+
+        A repeat is the same key with the same payload (a retry, a replay, a resumed run):
+        nothing is inserted and the row's `attempts` grows. The same key with a *different*
+        payload is not a repeat but another call whose model reused a tool call id (some
+        models number ids per conversation, so two sub-agents on one thread can both send
+        `call_1`): it is delivered under `<key>~<payload digest>` instead of being dropped.
+        """
+        body = json.dumps(payload, sort_keys=True)
         connection = self._connect()
         try:
             with connection:
-                inserted = connection.execute(
-                    "INSERT INTO outbox (kind, idempotency_key, payload, created_at) "
-                    "VALUES (?, ?, ?, ?) ON CONFLICT(idempotency_key) DO NOTHING",
-                    (kind, key, json.dumps(payload), datetime.now(UTC).isoformat()),
-                ).rowcount
+                inserted = self._insert(connection, kind, key, payload)
+                if not inserted and self._payload(connection, key) != payload:
+                    key = f"{key}~{hashlib.sha256(body.encode()).hexdigest()[:12]}"
+                    inserted = self._insert(connection, kind, key, payload)
                 if not inserted:
                     connection.execute(
                         "UPDATE outbox SET attempts = attempts + 1 WHERE idempotency_key = ?",
@@ -121,6 +130,26 @@ class Outbox:
         finally:
             connection.close()
         return Delivery(id=int(row[0]), key=key, duplicate=not inserted)
+
+    @staticmethod
+    def _insert(
+        connection: sqlite3.Connection, kind: str, key: str, payload: dict[str, Any]
+    ) -> bool:
+        # INSERT ... ON CONFLICT is atomic, so parallel deliveries of one key cannot both win.
+        return bool(
+            connection.execute(
+                "INSERT INTO outbox (kind, idempotency_key, payload, created_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT(idempotency_key) DO NOTHING",
+                (kind, key, json.dumps(payload), datetime.now(UTC).isoformat()),
+            ).rowcount
+        )
+
+    @staticmethod
+    def _payload(connection: sqlite3.Connection, key: str) -> Any:
+        row = connection.execute(
+            "SELECT payload FROM outbox WHERE idempotency_key = ?", (key,)
+        ).fetchone()
+        return json.loads(row[0]) if row is not None else None
 
     def messages(self, kind: OutboxKind | None = None) -> list[dict[str, Any]]:
         """Every outbox row (optionally of one kind), oldest first, payload decoded."""

@@ -175,7 +175,7 @@ def test_file_audit_sink_appends_redacted_json_lines(
     assert len(lines) == 2
     first = json.loads(lines[0])
     assert first["event"] == "policy_decision" and first["decision"] == "deny"
-    assert first["args"]["to"].startswith("sha256:")
+    assert first["args"]["to"].startswith("hmac-sha256:")
     assert "ceo@corp.com" not in lines[0]
     assert first["time"].endswith("+00:00")
 
