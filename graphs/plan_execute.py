@@ -12,11 +12,21 @@
   `{"action": "approve"}` or `{"action": "edit", "tasks": [...]}` (re-validated).
 - `execute` runs every pending task as soon as its own dependencies completed, at most
   `Context.max_concurrency` at once. A task is a ReAct sub-agent (`nodes.agent.build_agent`,
-  role "worker") restricted to the task's tools, fixed by the plan before any tool output is
-  read, or a single direct tool call through the shared tool node. A failed task cancels its
-  dependents; `replanner` then sees the completed results, the failures and the remaining
+  role "worker", agent name `task_worker`) or a single direct tool call (`task_tool`,
+  `nodes.tool_call`: the same tool gate, approval gate and executor as the agent loop). Either
+  way the task's tools are its plan-time allow-list (`plan_tools`), fixed by the planner
+  before any tool output is read: another tool is denied as `not_in_plan`. A call that needs
+  review pauses its task (one `interrupt()` per task; parallel tasks pause side by side, so
+  answer `{interrupt_id: answer}` or see `nodes.approval.resume_value`). A failed task cancels
+  its dependents; `replanner` then sees the completed results, the failures and the remaining
   tasks and revises only the remainder (at most `Context.max_replans` times).
 - `synthesize` writes the answer citing task ids.
+
+Task status in state: a task record goes from `pending` straight to its final status; while a
+round runs, `running` exists only as the `task_started` stream event. The parent's `tasks`
+channel can change only when `execute` returns, and `execute` deliberately runs a whole round
+in one super-step (see below); writing `running` into state would mean ending the super-step
+at every task start, which is the wave/one-step-per-task design this avoids.
 
 Model calls: 1 planner call per plan attempt, each task's worker calls (none for a direct tool
 task), 1 replanner call per revision attempt and 1 synthesizer call; a valid first plan of n
@@ -40,12 +50,11 @@ super-step per task against the recursion limit. Saving needs a checkpointer and
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import functools
 import json
 import logging
+import uuid
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, Literal, NotRequired, cast
+from typing import Any, Literal, NotRequired, cast
 
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage
 from langchain_core.tools import BaseTool
@@ -54,7 +63,6 @@ from langgraph.config import get_stream_writer
 from langgraph.errors import GraphInterrupt
 from langgraph.func import entrypoint, task
 from langgraph.graph import END, START, StateGraph
-from langgraph.graph.message import add_messages
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.managed import RemainingSteps
 from langgraph.pregel import Pregel
@@ -94,11 +102,17 @@ from nodes.prompts.planning import (
 from nodes.resilience import MODEL_NODE_TIMEOUT, MODEL_RETRY
 from nodes.state import ModelUsage, RunAccounting, RunOutcome, ToolResult, add_usage
 from nodes.structured import ask_structured
-from nodes.tool_node import allowed_tool_names, make_tool_node
+from nodes.tool_call import build_tool_call_graph
+from nodes.tool_gate import PolicyRef
+from nodes.tool_node import allowed_tool_names
 
 logger = logging.getLogger(__name__)
 
 Author = Literal["planner", "replanner", "human"]
+WORKER_AGENT = "task_worker"
+"""Agent name of every task's worker (key of `Context.agent_policies`, audit `agent`)."""
+DIRECT_CALL_AGENT = "task_tool"
+"""Agent name of direct tool-call tasks."""
 
 # Super-steps a repair or a replan needs to still end through `synthesize` (draft, validate,
 # review, execute, synthesize, end); with fewer left we stop cleanly instead of letting
@@ -155,6 +169,9 @@ class PlanExecuteState(PlanExecuteInput, PlanExecuteOutput):
     """The replanner's reason for the current draft."""
     round: NotRequired[int]
     """Current execution round: 0 for the first plan, +1 per accepted replan."""
+    plan_id: NotRequired[str]
+    """Random id of the plan accepted last; makes direct tasks' tool call ids (and so their
+    idempotency keys) unique per plan on a thread."""
     remaining_steps: RemainingSteps
 
 
@@ -171,10 +188,6 @@ class TaskOutcome(TypedDict):
 
 class PlanReviewError(ValueError):
     """A plan-review answer that is neither an approval nor an edit."""
-
-
-class _DirectCallState(RunAccounting):
-    messages: Annotated[list[AnyMessage], add_messages]
 
 
 def input_from_text(text: str) -> PlanExecuteInput:
@@ -273,46 +286,49 @@ def _describe(records: Sequence[TaskRecord], *, with_results: bool) -> str:
     return "\n".join(lines) or "(none)"
 
 
-def _worker_context(ctx: Context) -> Context:
-    # The task's own tool list is the subset; the run-wide subset already shaped the plan.
-    return dataclasses.replace(ctx, tools=None)
+def direct_call_id(record: TaskRecord, plan_id: str) -> str:
+    """The tool call id of a direct task: unique per accepted plan, stable across resumes.
+
+    The executor's idempotency key is '<thread_id>:<call id>', so a direct task `t1` of the
+    next request on the same thread must not reuse the id of this one's `t1`.
+    """
+    return f"task_{record['id']}_{plan_id}" if plan_id else f"task_{record['id']}"
 
 
 # --- the executor (functional API: durable per-task results) ---------------------------------
 
 
 def build_executor(
-    tools: Sequence[BaseTool], *, model: ModelOverride = None
+    tools: Sequence[BaseTool],
+    *,
+    model: ModelOverride = None,
+    policy: PolicyRef | None = None,
 ) -> Pregel[Any, Any, Any, Any]:
     """The `@entrypoint` graph that runs one round of pending tasks eagerly.
 
     Input: `{"request", "tasks": [pending TaskRecord...], "completed": {id: result},
-    "max_concurrency"}`. Output: `{"outcomes": {id: TaskOutcome}}`.
+    "max_concurrency", "plan_id"}`. Output: `{"outcomes": {id: TaskOutcome}}`.
+
+    Workers and direct calls are built over all of `tools` and receive the task's tools as
+    `plan_tools`, the allow-list the planner fixed before any tool output was read: the model
+    sees only those, and a call to any other tool is denied as `not_in_plan` (and audited).
+    Their agent names, for `Context.agent_policies` and audit records, are `task_worker` and
+    `task_tool`.
     """
-    tools_by_name = {t.name: t for t in tools}
-
-    # Compiled once per tool subset (or tool) and shared by the tasks that use it.
-    @functools.cache
-    def worker_for(tool_names: tuple[str, ...]) -> Pregel[Any, Any, Any, Any]:
-        return build_agent(
-            tools=[tools_by_name[n] for n in tool_names],
-            model=model,
-            role="worker",
-            system_prompt=WORKER_SYSTEM_PROMPT,
-            name="task_worker",
-        )
-
-    @functools.cache
-    def direct_call_for(tool_name: str) -> Pregel[Any, Any, Any, Any]:
-        builder = StateGraph(_DirectCallState, context_schema=Context)
-        builder.add_node("tools", make_tool_node([tools_by_name[tool_name]]))
-        builder.add_edge(START, "tools")
-        return builder.compile(name="task_tool")
+    worker = build_agent(
+        tools=tools,
+        model=model,
+        role="worker",
+        system_prompt=WORKER_SYSTEM_PROMPT,
+        name=WORKER_AGENT,
+        policy=policy,
+    )
+    direct_call = build_tool_call_graph(tools, policy=policy, name=DIRECT_CALL_AGENT)
 
     async def run_worker(record: TaskRecord, prompt: str, ctx: Context) -> TaskOutcome:
-        agent = worker_for(tuple(record["tools"]))
-        result = await agent.ainvoke(
-            {"messages": [HumanMessage(prompt)]}, context=_worker_context(ctx)
+        result = await worker.ainvoke(
+            {"messages": [HumanMessage(prompt)], "plan_tools": list(record["tools"])},
+            context=ctx,
         )
         ok = bool(result.get("success"))
         return TaskOutcome(
@@ -324,12 +340,16 @@ def build_executor(
             tool_results=result.get("tool_results") or [],
         )
 
-    async def run_direct(record: TaskRecord, ctx: Context) -> TaskOutcome:
+    async def run_direct(record: TaskRecord, plan_id: str, ctx: Context) -> TaskOutcome:
         name = str(record["tool"])
-        call = {"name": name, "args": record["tool_args"], "id": f"task_{record['id']}"}
-        request = AIMessage("", tool_calls=[{**call, "type": "tool_call"}])
-        result = await direct_call_for(name).ainvoke(
-            {"messages": [request]}, context=_worker_context(ctx)
+        call = {"name": name, "args": record["tool_args"], "id": direct_call_id(record, plan_id)}
+        # The task description is the "stated reason" a reviewer sees for this call.
+        request = AIMessage(
+            f"Task {record['id']}: {record['description']}",
+            tool_calls=[{**call, "type": "tool_call"}],
+        )
+        result = await direct_call.ainvoke(
+            {"messages": [request], "plan_tools": [name]}, context=ctx
         )
         reply = result["messages"][-1]
         text = message_text(reply.content)
@@ -349,6 +369,7 @@ def build_executor(
         request: str,
         scheduler: EagerScheduler,
         results: Mapping[str, str],
+        plan_id: str,
         ctx: Context,
     ) -> TaskOutcome:
         writer = get_stream_writer()
@@ -367,7 +388,7 @@ def build_executor(
         async with scheduler.slot(record["id"]):
             writer({"event": "task_started", "task_id": record["id"], "status": "running"})
             if record["tool"]:
-                outcome = await run_direct(record, ctx)
+                outcome = await run_direct(record, plan_id, ctx)
             else:
                 dependencies = "\n".join(
                     f"[{d}] {results.get(d, '(none)')}" for d in record["depends_on"]
@@ -398,7 +419,14 @@ def build_executor(
         # checkpoint identity stable across a crash and resume (see the module docstring).
         futures: dict[asyncio.Future[TaskOutcome], str] = {
             asyncio.ensure_future(
-                plan_task(by_id[i], payload["request"], scheduler, results, ctx)
+                plan_task(
+                    by_id[i],
+                    payload["request"],
+                    scheduler,
+                    results,
+                    str(payload.get("plan_id") or ""),
+                    ctx,
+                )
             ): i
             for i in topological_order(records)
         }
@@ -434,7 +462,10 @@ def build_executor(
         if crashed:
             raise crashed[0]
         if paused:
-            raise GraphInterrupt(tuple(i for exc in paused for i in exc.args[0]))
+            # Each paused task already reported its own interrupts; repeating them here would
+            # list every one twice in `__interrupt__` (same id). An empty GraphInterrupt still
+            # pauses the entrypoint, so the resume re-enters it.
+            raise GraphInterrupt(())
         return {"outcomes": outcomes}
 
     return execute_plan
@@ -449,6 +480,7 @@ def build_graph(
     tools: Sequence[BaseTool] | None = None,
     checkpointer: BaseCheckpointSaver[Any] | bool | None = None,
     store: BaseStore | None = None,
+    policy: PolicyRef | None = None,
 ) -> CompiledStateGraph[PlanExecuteState, Context, PlanExecuteInput, PlanExecuteOutput]:
     """Compile the planner-executor graph.
 
@@ -459,13 +491,15 @@ def build_graph(
             narrows them per run.
         checkpointer: Saver for threads (None for the server, which brings its own).
         store: Long-term store (None for the server, which brings its own).
+        policy: Tool policy for every task (workers and direct calls). Default, per run:
+            `Context.agent_policies["task_worker"]` / `["task_tool"]`, else `Context.policy`.
     """
     if tools is None:
         from tools import builtin_tools
 
         tools = builtin_tools()
     tools = list(tools)
-    executor = build_executor(tools, model=model)
+    executor = build_executor(tools, model=model, policy=policy)
 
     def available(ctx: Context) -> list[str]:
         return allowed_tool_names(ctx.tools, [t.name for t in tools])
@@ -577,7 +611,15 @@ def build_graph(
         goto: Literal["review_plan", "execute"] = (
             "review_plan" if ctx.review_plan and author != "human" else "execute"
         )
-        return Command(goto=goto, update={**update, "tasks": tasks, "plan_problems": []})
+        return Command(
+            goto=goto,
+            update={
+                **update,
+                "tasks": tasks,
+                "plan_problems": [],
+                "plan_id": uuid.uuid4().hex[:12],
+            },
+        )
 
     def _record_replan(
         state: PlanExecuteState, draft: Sequence[PlannedTask], how: str
@@ -643,6 +685,7 @@ def build_graph(
                     r["id"]: r.get("result") or "" for r in records if r["status"] == "completed"
                 },
                 "max_concurrency": ctx.max_concurrency,
+                "plan_id": state.get("plan_id", ""),
             },
             context=ctx,
         )
