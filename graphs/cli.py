@@ -33,6 +33,7 @@ from rich.markup import escape
 
 from graphs import GRAPHS, UnknownGraphError, get_graph_info
 from graphs.progress import ProgressDisplay
+from nodes.approval import resume_value
 from nodes.context import Context, context_from_mapping, parse_context_assignments
 from nodes.model import ModelConfigurationError
 from nodes.persistence import durability_for
@@ -278,10 +279,18 @@ async def execute(
     else:
         payload = Command(resume=pending_resumes.pop(0))
     while True:
+        # safety: each run (a resume too) gets its own id, LangGraph's run id and the audit
+        # records' `run_id` (config metadata reaches nested agents; see nodes/tool_gate.py).
+        run_id = uuid.uuid4()
+        run_config = {
+            **config,
+            "run_id": run_id,
+            "metadata": {**config["metadata"], "run_id": str(run_id)},
+        }
         with ProgressDisplay(console) as display:
             async for chunk in graph.astream(
                 payload,
-                config,
+                run_config,
                 context=request.context,
                 stream_mode=["updates", "messages", "custom"],
                 subgraphs=True,
@@ -294,7 +303,8 @@ async def execute(
         answer = _answer_interrupts(state.interrupts, pending_resumes, request, console)
         if answer is None:
             return EXIT_WAITING
-        payload = Command(resume=answer)
+        # Several pending interrupts (parallel tasks) need one answer per interrupt id.
+        payload = Command(resume=resume_value([i.id for i in state.interrupts], answer))
 
 
 def _answer_interrupts(

@@ -16,6 +16,7 @@ from langgraph.store.base import BaseStore
 from nodes.agent import AgentInput, AgentOutput, AgentState, build_agent
 from nodes.context import Context
 from nodes.model import ModelOverride
+from nodes.tool_gate import PolicyRef
 
 ReactState = AgentState
 
@@ -26,6 +27,7 @@ def build_graph(
     tools: Sequence[BaseTool] | None = None,
     checkpointer: BaseCheckpointSaver[Any] | bool | None = None,
     store: BaseStore | None = None,
+    policy: PolicyRef | None = None,
 ) -> CompiledStateGraph[AgentState, Context, AgentInput, AgentOutput]:
     """Compile the ReAct graph.
 
@@ -34,6 +36,8 @@ def build_graph(
         tools: Tools to offer (default: calculator and clock).
         checkpointer: Saver for threads (None for the server, which brings its own).
         store: Long-term memory store (None for the server, which brings its own).
+        policy: Tool policy (a built-in name, a .yaml/.json path or a `Policy`); default per
+            run: `Context.agent_policies["react"]`, else `Context.policy`.
     """
     return build_agent(
         tools=tools,
@@ -42,6 +46,7 @@ def build_graph(
         checkpointer=checkpointer,
         store=store,
         guard_output=True,
+        policy=policy,
     )
 
 

@@ -290,7 +290,8 @@ def build_agent(
         checkpointer: Saver for threads; leave None for the server, which supplies its own.
         store: Long-term store; leave None for the server, which supplies its own.
         policy: Tool policy (a `tools.policy.Policy`, a built-in name or a .yaml/.json path)
-            for this agent; overrides `Context.policy`. Default: the run's `Context.policy`.
+            for this agent; overrides the context. Default, per run:
+            `Context.agent_policies[name]`, else `Context.policy` (nodes/tool_gate.py).
         guard_output: Run the output guardrail (`Context.output_guardrail`) on the answer; on
             for a top-level agent such as ReAct, off for sub-agents whose answer feeds another
             step.

@@ -116,7 +116,10 @@ class Context:
     )
     system_prompt: str | None = field(
         default=None,
-        metadata={"description": "Replaces the agent's default system prompt when set."},
+        metadata={
+            "description": "Replaces the agent's default system prompt when set; the clause "
+            "saying tool output is data, never instructions, is always appended."
+        },
     )
     tools: tuple[str, ...] | None = field(
         default=None,
