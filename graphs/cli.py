@@ -32,9 +32,10 @@ from rich.console import Console
 from rich.markup import escape
 
 from graphs import GRAPHS, UnknownGraphError, get_graph_info
-from graphs.progress import ProgressDisplay
+from graphs.progress import ProgressDisplay, metrics_line
 from nodes.approval import resume_value
 from nodes.context import Context, context_from_mapping, parse_context_assignments
+from nodes.logs import LOG_FORMATS, configure_logging
 from nodes.model import ModelConfigurationError
 from nodes.persistence import durability_for
 
@@ -63,6 +64,12 @@ class RunRequest:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="weft", description=__doc__.split("\n\n")[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    parser.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default=os.environ.get("WEFT_LOG_FORMAT", "text"),
+        help="log records as text or JSON lines with thread/run/node (env WEFT_LOG_FORMAT)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sub.add_parser("graphs", help="list the registered graphs")
@@ -112,11 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `weft` command."""
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        configure_logging(args.log_format, level=logging.DEBUG if args.verbose else logging.WARNING)
+    except ValueError as exc:  # WEFT_LOG_FORMAT set to something else
+        parser.error(str(exc))
     console = Console(stderr=True, highlight=False)
     # langchain-openai streams structured-output chunks with the parsed object inside, and
     # Pydantic warns when serialising them; harmless, and noise on every structured call.
@@ -332,8 +340,11 @@ def _report(values: dict[str, Any], console: Console) -> int:
     if answer is None and values.get("messages"):
         answer = values["messages"][-1].content
     sys.stdout.write(f"{answer}\n")
+    metrics = values.get("metrics")
     usage = values.get("usage") or {}
-    if usage:
+    if metrics:
+        console.print(f"[dim]this run — {escape(metrics_line(metrics))}[/dim]")
+    elif usage:
         spent = ", ".join(
             f"{model}: {u['calls']} calls, {u['total_tokens']} tokens" for model, u in usage.items()
         )

@@ -54,6 +54,7 @@ from nodes.prompts.debate import (
 from nodes.resilience import MODEL_NODE_TIMEOUT, MODEL_RETRY, on_model_failure
 from nodes.state import RunAccounting, RunOutcome, RunTracking, add_usage, start_clock
 from nodes.structured import ask_structured
+from nodes.tracing import traced
 
 logger = logging.getLogger(__name__)
 
@@ -686,7 +687,9 @@ def build_graph(
     builder.add_edge("judge", "finish_run")
     builder.add_edge("break_tie", "finish_run")
     builder.add_edge("finish_run", END)
-    return builder.compile(name="debate", checkpointer=checkpointer, store=store)
+    return traced(
+        builder.compile(name="debate", checkpointer=checkpointer, store=store), pattern="debate"
+    )
 
 
 def _answer_for(positions: Sequence[Position], canonical: str) -> str:

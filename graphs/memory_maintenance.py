@@ -36,11 +36,20 @@ from memory.maintenance import (
 )
 from memory.manager import MemoryManager, MemoryUnavailableError, manager_for
 from nodes.context import Context, context_of
+from nodes.finish import make_finish_run
 from nodes.model import ModelOverride
 from nodes.prompts.memory import CONSOLIDATE_EPISODES_PROMPT
 from nodes.resilience import MODEL_NODE_TIMEOUT, MODEL_RETRY
-from nodes.state import RunAccounting, RunOutcome, add_usage, merge_degraded
+from nodes.state import (
+    RunAccounting,
+    RunClockChannel,
+    RunOutcome,
+    add_usage,
+    merge_degraded,
+    start_clock,
+)
 from nodes.structured import ask_structured
+from nodes.tracing import traced
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +101,7 @@ class MaintenanceOutput(RunOutcome, RunAccounting):
     """`["memory"]` when the store failed."""
 
 
-class MaintenanceState(MaintenanceInput, MaintenanceOutput):
+class MaintenanceState(MaintenanceInput, MaintenanceOutput, RunClockChannel):
     """Full state of the maintenance graph."""
 
     users: NotRequired[list[list[str | None]]]
@@ -134,15 +143,25 @@ def build_graph(
         ]
 
     async def find_users(state: MaintenanceState, runtime: Runtime[Context]) -> dict[str, Any]:
-        """Pick the users to maintain. Reads `user_ids`, `org_ids`; writes `users`, `report`."""
+        """Pick the users to maintain (and start the run's clock).
+
+        Reads `user_ids`, `org_ids`; writes `users`, `report`, `run_clock`.
+        """
+        clock = start_clock(state)
         if runtime.store is None:
-            return {"degraded": ["memory"], "success": False, "error": "no store configured"}
+            return {
+                **clock,
+                "degraded": ["memory"],
+                "success": False,
+                "error": "no store configured",
+            }
         try:
             owners = await memory_users(runtime.store)
         except MemoryUnavailableError as exc:
-            return _failed(exc)
+            return {**clock, **_failed(exc)}
         owners = selected_owners(owners, state.get("user_ids"), state.get("org_ids"))
         return {
+            **clock,
             "users": [[o.user_id, o.org_id] for o in owners],
             "report": {"users": len(owners)},
         }
@@ -249,9 +268,15 @@ def build_graph(
     builder.add_conditional_edges("deduplicate", after_deduplicate)
     builder.add_conditional_edges("consolidate", after_consolidate)
     builder.add_conditional_edges("promote", after_promote)
+    builder.add_node(
+        "finish_run",
+        make_finish_run(guardrail=False, iterations=lambda s: len(s.get("users") or [])),
+    )
     builder.add_edge("prune", "report")
-    builder.add_edge("report", END)
-    return builder.compile(name="memory_maintenance", checkpointer=checkpointer, store=store)
+    builder.add_edge("report", "finish_run")
+    builder.add_edge("finish_run", END)
+    compiled = builder.compile(name="memory_maintenance", checkpointer=checkpointer, store=store)
+    return traced(compiled, pattern="memory_maintenance")
 
 
 def after_find_users(state: MaintenanceState) -> Literal["deduplicate", "report"]:

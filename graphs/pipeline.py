@@ -74,6 +74,7 @@ from nodes.resilience import model_retry_for
 from nodes.state import RunAccounting, RunClockChannel, RunOutcome, pause_credit, start_clock
 from nodes.structured import StructuredOutputError, ask_structured
 from nodes.tool_gate import PolicyRef
+from nodes.tracing import traced
 
 logger = logging.getLogger(__name__)
 
@@ -400,7 +401,9 @@ def build_pipeline(
     builder.add_node("finish_run", make_finish_run(model=model, iterations=_stages_done))
     builder.add_edge("finish", "finish_run")
     builder.add_edge("finish_run", END)
-    return builder.compile(name=name, checkpointer=checkpointer, store=store)
+    return traced(
+        builder.compile(name=name, checkpointer=checkpointer, store=store), pattern="pipeline"
+    )
 
 
 async def resume_pipeline(

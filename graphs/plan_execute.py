@@ -50,11 +50,12 @@ super-step per task against the recursion limit. Saving needs a checkpointer and
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, NotRequired, cast
+from typing import Any, Literal, NotRequired
 
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage
 from langchain_core.tools import BaseTool
@@ -74,6 +75,7 @@ from typing_extensions import TypedDict
 
 from nodes.agent import build_agent
 from nodes.context import Context, context_of
+from nodes.finish import budget_stop, child_limits, make_finish_run, stopped_outcome
 from nodes.memory_nodes import recall_for  # memory: the user's memories for the planner
 from nodes.model import ModelOverride, message_text
 from nodes.planning import (
@@ -100,11 +102,20 @@ from nodes.prompts.planning import (
     WORKER_TASK_PROMPT,
 )
 from nodes.resilience import MODEL_NODE_TIMEOUT, MODEL_RETRY
-from nodes.state import ModelUsage, RunAccounting, RunOutcome, ToolResult, add_usage
+from nodes.state import (
+    ModelUsage,
+    RunAccounting,
+    RunClockChannel,
+    RunOutcome,
+    ToolResult,
+    add_usage,
+    start_clock,
+)
 from nodes.structured import ask_structured
 from nodes.tool_call import build_tool_call_graph
 from nodes.tool_gate import PolicyRef
 from nodes.tool_node import allowed_tool_names
+from nodes.tracing import traced
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +129,9 @@ DIRECT_CALL_AGENT = "task_tool"
 # review, execute, synthesize, end); with fewer left we stop cleanly instead of letting
 # LangGraph raise GraphRecursionError at the caller.
 STEPS_TO_PLAN_AGAIN = 6
-AfterValidation = Literal["planner", "replanner", "review_plan", "execute", "synthesize", "__end__"]
+AfterValidation = Literal[
+    "planner", "replanner", "review_plan", "execute", "synthesize", "finish_run"
+]
 
 
 class PlanExecuteInput(TypedDict):
@@ -158,7 +171,7 @@ class PlanExecuteOutput(RunOutcome, RunAccounting):
     """Task ids the final answer cites."""
 
 
-class PlanExecuteState(PlanExecuteInput, PlanExecuteOutput):
+class PlanExecuteState(PlanExecuteInput, PlanExecuteOutput, RunClockChannel):
     """Full state of the planner-executor."""
 
     draft: NotRequired[list[dict[str, Any]]]
@@ -184,6 +197,10 @@ class TaskOutcome(TypedDict):
     error: str | None
     usage: dict[str, ModelUsage]
     tool_results: list[ToolResult]
+    paused_s: NotRequired[float]
+    """Time the task's worker waited on approvals (not counted as the run's wall time)."""
+    interrupts: NotRequired[int]
+    degraded: NotRequired[list[str]]
 
 
 class PlanReviewError(ValueError):
@@ -331,6 +348,7 @@ def build_executor(
             context=ctx,
         )
         ok = bool(result.get("success"))
+        metrics = result.get("metrics") or {}
         return TaskOutcome(
             id=record["id"],
             status="completed" if ok else "failed",
@@ -338,6 +356,9 @@ def build_executor(
             error=None if ok else str(result.get("error") or "the worker did not finish"),
             usage=result.get("usage") or {},
             tool_results=result.get("tool_results") or [],
+            paused_s=float(metrics.get("paused_s") or 0.0),
+            interrupts=int(metrics.get("interrupts") or 0),
+            degraded=list(result.get("degraded") or []),
         )
 
     async def run_direct(record: TaskRecord, plan_id: str, ctx: Context) -> TaskOutcome:
@@ -511,6 +532,9 @@ def build_graph(
         `plan_attempts`, `usage`.
         """
         ctx = context_of(runtime)
+        # A fresh planning phase (not a repair) starts the run's clock.
+        fresh = _attempt_number(state, "planner") == 1
+        clock = start_clock(state) if fresh else {}
         # memory: what the user told earlier runs shapes the plan (off unless memory_enabled);
         # a repair attempt recalls again without counting another access.
         memory = await recall_for(
@@ -524,6 +548,7 @@ def build_graph(
         messages += _repair_turn(state, "planner")
         answer = await ask_structured(Plan, messages, role="planner", context=ctx, model=model)
         return {
+            **clock,
             "draft": [t.model_dump() for t in answer.value.tasks],
             "drafted_by": "planner",
             "plan_attempts": _attempt_number(state, "planner"),
@@ -590,10 +615,14 @@ def build_graph(
             if author == "human":
                 return Command(goto="review_plan", update={"plan_problems": problems})
             attempts = state.get("plan_attempts", 0)
+            # A repair must leave a call for the answer (the replanner's path synthesizes).
+            over_budget = budget_stop(state, ctx, model_calls=2 if author == "replanner" else 1)
             if attempts >= ctx.max_plan_attempts:
                 reason = f"no valid plan after {attempts} attempt(s) by the {author}"
             elif state["remaining_steps"] < STEPS_TO_PLAN_AGAIN:
                 reason = f"the graph's recursion limit was reached while the {author} planned"
+            elif over_budget:
+                reason = f"{over_budget} while the {author} planned"
             else:
                 return Command(goto=author, update={"plan_problems": problems})
             return _give_up_planning(state, author, problems, reason)
@@ -677,21 +706,35 @@ def build_graph(
         """
         ctx = context_of(runtime)
         records = state.get("tasks", [])
+        pending = [r for r in records if r["status"] == "pending"]
+        workers = [r for r in pending if not r["tool"]]
+        direct = len(pending) - len(workers)
+        # The round must fit: a call for every worker, the direct tool calls, and one call left
+        # for the synthesis; the workers then share the rest.
+        stop = budget_stop(state, ctx, model_calls=len(workers) + 1, tool_calls=direct)
+        if stop:
+            skipped = [
+                {**r, "status": "skipped", "error": stop} if r["status"] == "pending" else r
+                for r in records
+            ]
+            return Command(goto="synthesize", update={"tasks": skipped, "error": stop})
         output = await executor.ainvoke(
             {
                 "request": state["request"],
-                "tasks": [r for r in records if r["status"] == "pending"],
+                "tasks": pending,
                 "completed": {
                     r["id"]: r.get("result") or "" for r in records if r["status"] == "completed"
                 },
                 "max_concurrency": ctx.max_concurrency,
                 "plan_id": state.get("plan_id", ""),
             },
-            context=ctx,
+            context=_task_context(ctx, state, workers=len(workers), direct=direct),
         )
         outcomes: dict[str, TaskOutcome] = output["outcomes"]
         usage: dict[str, ModelUsage] = {}
         tool_results: list[ToolResult] = []
+        degraded: list[str] = []
+        paused, interrupts = 0.0, 0
         updated: list[TaskRecord] = []
         for record in records:
             outcome = outcomes.get(record["id"])
@@ -700,6 +743,9 @@ def build_graph(
                 continue
             usage = add_usage(usage, outcome["usage"])
             tool_results += outcome["tool_results"]
+            degraded += outcome.get("degraded") or []
+            paused += outcome.get("paused_s", 0.0)
+            interrupts += outcome.get("interrupts", 0)
             updated.append(
                 {
                     **record,
@@ -715,8 +761,18 @@ def build_graph(
             "tool_results": tool_results,
             "error": None,
         }
+        if degraded:
+            update["degraded"] = degraded
+        if interrupts:  # the workers' approval waits are not the run's working time
+            update["run_clock"] = {"paused_s": paused, "interrupts": interrupts}
         if not failed:
             return Command(goto="synthesize", update=update)
+        spent = {
+            **state,
+            "usage": add_usage(state.get("usage"), usage),
+            "tool_results": [*(state.get("tool_results") or []), *tool_results],
+        }
+        over_budget = budget_stop(spent, ctx, model_calls=2)  # the replan, then the synthesis
         names = ", ".join(map(repr, failed))
         if len(state.get("replans", [])) >= ctx.max_replans:
             update["error"] = (
@@ -724,6 +780,8 @@ def build_graph(
             )
         elif state["remaining_steps"] < STEPS_TO_PLAN_AGAIN:
             update["error"] = f"task(s) {names} failed and the graph's recursion limit is near"
+        elif over_budget:
+            update["error"] = f"{over_budget}; task(s) {names} failed and cannot be replanned"
         else:
             return Command(goto="replanner", update=update)
         return Command(goto="synthesize", update=update)
@@ -736,6 +794,11 @@ def build_graph(
         """
         ctx = context_of(runtime)
         records = state.get("tasks", [])
+        stop = budget_stop(state, ctx)
+        if stop:
+            done = [r for r in records if r["status"] == "completed"]
+            partial = _describe(done, with_results=True) if done else None
+            return stopped_outcome(f"{stop} before the synthesis", partial)
         prompt = SYNTHESIZER_PROMPT.format(
             request=state["request"], results=_describe(records, with_results=True)
         )
@@ -765,8 +828,31 @@ def build_graph(
     builder.add_edge(START, "planner")
     builder.add_edge("planner", "validate_plan")
     builder.add_edge("replanner", "validate_plan")
-    builder.add_edge("synthesize", END)
-    return builder.compile(name="plan_execute", checkpointer=checkpointer, store=store)
+    builder.add_node(
+        "finish_run", make_finish_run(model=model, role="planner", iterations=_tasks_run)
+    )
+    builder.add_edge("synthesize", "finish_run")
+    builder.add_edge("finish_run", END)
+    compiled = builder.compile(name="plan_execute", checkpointer=checkpointer, store=store)
+    return traced(compiled, pattern="plan_execute")
+
+
+def _task_context(ctx: Context, state: PlanExecuteState, *, workers: int, direct: int) -> Context:
+    """The context a round's tasks run with: each worker's share of what the run has left,
+    after the direct calls and the synthesis call are set aside; no output guardrail."""
+    # Limits are positive: a round only starts when it fits (see `execute`), so 1 is the
+    # smallest share there is.
+    reserved = dataclasses.replace(
+        ctx,
+        max_model_calls=None if ctx.max_model_calls is None else max(1, ctx.max_model_calls - 1),
+        max_tool_calls=None if ctx.max_tool_calls is None else max(1, ctx.max_tool_calls - direct),
+    )
+    share = child_limits(reserved, state, share=max(1, workers))
+    return dataclasses.replace(ctx, output_guardrail="off", **share)
+
+
+def _tasks_run(state: Any) -> int:
+    return sum(1 for r in state.get("tasks") or [] if r["status"] in ("completed", "failed"))
 
 
 def _attempt_number(state: PlanExecuteState, author: Author) -> int:
@@ -793,7 +879,7 @@ def _give_up_planning(
     if author == "planner":
         answer = PLANNING_FAILED_MESSAGE.format(problems=_bullets(problems))
         return Command(
-            goto=cast(AfterValidation, END),
+            goto="finish_run",
             update={
                 "plan_problems": problems,
                 "final_answer": answer,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
@@ -36,6 +37,7 @@ class ProgressDisplay:
         self._node = "starting"
         self._streamed_chunks = 0
         self._tokens = 0
+        self._budget_left: dict[str, float] = {}
 
     def __enter__(self) -> ProgressDisplay:
         if self._console.is_terminal:
@@ -54,10 +56,17 @@ class ProgressDisplay:
             self._status = None
 
     def _line(self) -> str:
-        return (
+        line = (
             f"[cyan]{escape(self._node)}[/cyan] · {self._streamed_chunks} chunks streamed · "
             f"{self._tokens} tokens used"
         )
+        if self._budget_left:
+            left = ", ".join(
+                f"{name.removeprefix('max_')} {_number(value)}"
+                for name, value in self._budget_left.items()
+            )
+            line += f" · budget left: {escape(left)}"
+        return line
 
     def _refresh(self) -> None:
         if self._status is not None:
@@ -74,8 +83,24 @@ class ProgressDisplay:
             for node, update in (data or {}).items():
                 self._show_update(_where(namespace), node, update)
         elif mode == "custom":
-            self._console.print(f"  [magenta]•[/magenta] {escape(_short(_describe(data)))}")
+            self._show_event(_where(namespace), data)
         self._refresh()
+
+    def _show_event(self, where: str, event: Any) -> None:
+        kind = event.get("event") if isinstance(event, dict) else None
+        if kind == "budget_used":
+            self._budget_left = dict(event.get("remaining") or {})
+            return
+        if kind == "tool_called":
+            # Results are shown from the state updates; only failed attempts (which a retry
+            # or fallback may hide there) are worth a line of their own.
+            if not event.get("ok"):
+                self._console.print(
+                    f"  [yellow]![/yellow] {where}{escape(str(event.get('tool')))} attempt "
+                    f"failed: {escape(str(event.get('error_code')))}"
+                )
+            return
+        self._console.print(f"  [magenta]•[/magenta] {escape(_short(_describe(event)))}")
 
     def _show_update(self, where: str, node: str, update: Any) -> None:
         if node == "__interrupt__":
@@ -108,6 +133,30 @@ class ProgressDisplay:
                     f"  {mark} {where}{escape(str(message.name))}: "
                     f"{escape(_short(message.content))}"
                 )
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.4g}"
+
+
+def metrics_line(metrics: Mapping[str, Any]) -> str:
+    """One line summing up a run's `metrics`: calls, tools, tokens, cost, time."""
+    tools = f"{metrics['tool_calls']} tool calls"
+    if metrics.get("tool_errors"):
+        tools += f" ({metrics['tool_errors']} failed)"
+    parts = [
+        f"{metrics['model_calls']} model calls",
+        tools,
+        f"{metrics['input_tokens'] + metrics['output_tokens']:,} tokens",
+    ]
+    if metrics.get("cost_usd") is not None:
+        parts.append(f"${metrics['cost_usd']:.4f}")
+    parts.append(f"{metrics['wall_time_s']:.1f} s")
+    if metrics.get("paused_s"):
+        parts.append(f"{metrics['paused_s']:.1f} s waiting on review")
+    if metrics.get("degraded"):
+        parts.append(f"degraded: {', '.join(metrics['degraded'])}")
+    return " · ".join(parts)
 
 
 def _describe(event: Any) -> str:

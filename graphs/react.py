@@ -17,6 +17,7 @@ from nodes.agent import AgentInput, AgentOutput, AgentState, build_agent
 from nodes.context import Context
 from nodes.model import ModelOverride
 from nodes.tool_gate import PolicyRef
+from nodes.tracing import traced
 
 ReactState = AgentState
 
@@ -39,7 +40,7 @@ def build_graph(
         policy: Tool policy (a built-in name, a .yaml/.json path or a `Policy`); default per
             run: `Context.agent_policies["react"]`, else `Context.policy`.
     """
-    return build_agent(
+    agent = build_agent(
         tools=tools,
         model=model,
         name="react",
@@ -48,6 +49,7 @@ def build_graph(
         guard_output=True,
         policy=policy,
     )
+    return traced(agent, pattern="react")
 
 
 # Loaded by `langgraph dev` and the server: no checkpointer or store, the platform supplies them.

@@ -40,6 +40,7 @@ from nodes.prompts.reflection import (
 from nodes.resilience import MODEL_NODE_TIMEOUT, MODEL_RETRY
 from nodes.state import RunAccounting, RunOutcome, RunTracking, add_usage, start_clock
 from nodes.structured import ask_structured
+from nodes.tracing import traced
 
 logger = logging.getLogger(__name__)
 
@@ -261,7 +262,9 @@ def build_graph(
     builder.add_edge("refine", "critique")
     builder.add_edge("finish", "finish_run")
     builder.add_edge("finish_run", END)
-    return builder.compile(name="refine", checkpointer=checkpointer, store=store)
+    return traced(
+        builder.compile(name="refine", checkpointer=checkpointer, store=store), pattern="refine"
+    )
 
 
 # Loaded by `langgraph dev` and the server: no checkpointer or store, the platform supplies them.

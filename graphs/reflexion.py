@@ -65,6 +65,7 @@ from nodes.resilience import MODEL_NODE_TIMEOUT, MODEL_RETRY
 from nodes.state import RunAccounting, RunOutcome, RunTracking, add_usage, start_clock
 from nodes.structured import ask_structured
 from nodes.tool_gate import PolicyRef
+from nodes.tracing import traced
 
 logger = logging.getLogger(__name__)
 
@@ -382,7 +383,8 @@ def build_graph(
     builder.add_edge("actor", "evaluate")
     builder.add_edge("finish", "finish_run")
     builder.add_edge("finish_run", END)
-    return builder.compile(name="reflexion", checkpointer=checkpointer, store=store)
+    compiled = builder.compile(name="reflexion", checkpointer=checkpointer, store=store)
+    return traced(compiled, pattern="reflexion")
 
 
 # Loaded by `langgraph dev` and the server: no checkpointer or store, the platform supplies them.

@@ -60,6 +60,7 @@ from nodes.routing import (
 from nodes.state import RunClockChannel, start_clock
 from nodes.structured import StructuredOutputError, ask_structured
 from nodes.tool_gate import PolicyRef
+from nodes.tracing import traced
 
 logger = logging.getLogger(__name__)
 
@@ -283,7 +284,9 @@ def build_graph(
     builder.add_edge(START, "classify")
     # The path map lists every declared intent, so Studio and Mermaid draw each route.
     builder.add_conditional_edges("classify", route_to_handler, names)
-    return builder.compile(name="router", checkpointer=checkpointer, store=store)
+    return traced(
+        builder.compile(name="router", checkpointer=checkpointer, store=store), pattern="router"
+    )
 
 
 # Loaded by `langgraph dev` and the server: no checkpointer or store, the platform supplies them.

@@ -87,6 +87,7 @@ from nodes.supervision import (
     validate_workers,
 )
 from nodes.tool_gate import PolicyRef
+from nodes.tracing import traced
 
 logger = logging.getLogger(__name__)
 
@@ -525,6 +526,7 @@ def build_graph(
     checkpointer: BaseCheckpointSaver[Any] | bool | None = None,
     store: BaseStore | None = None,
     policy: PolicyRef | None = None,
+    pattern: str = "supervisor",
 ) -> CompiledStateGraph[SupervisorState, Context, SupervisorInput, SupervisorOutput]:
     """Compile a supervisor team.
 
@@ -543,6 +545,7 @@ def build_graph(
         store: Long-term store; leave None for the server, which supplies its own.
         policy: Tool policy for workers whose spec sets none (`WorkerSpec.policy` wins);
             default per run: `Context.agent_policies[<worker name>]`, else `Context.policy`.
+        pattern: The `pattern:<name>` tag of its traces (`team` for compiled team specs).
 
     Raises:
         WorkerSpecError: a worker spec is invalid (named, with the expected value).
@@ -580,7 +583,9 @@ def build_graph(
     )
     builder.add_edge(START, "supervisor")
     builder.add_edge(FINISH_RUN, END)
-    compiled = builder.compile(name=name, checkpointer=checkpointer, store=store)
+    compiled = traced(
+        builder.compile(name=name, checkpointer=checkpointer, store=store), pattern=pattern
+    )
     record_team_depth(compiled, depth)
     return compiled
 

@@ -72,7 +72,13 @@ from nodes.prompts.supervision import (
     TEAM_TASK_PROMPT,
     TEAM_TASKS_GUIDANCE,
 )
-from nodes.state import RunAccounting, RunClockChannel, RunOutcome, start_clock
+from nodes.state import (
+    RunAccounting,
+    RunClockChannel,
+    RunOutcome,
+    combine_clock_updates,
+    start_clock,
+)
 from nodes.supervision import (
     MAX_TEAM_DEPTH,
     ContextPolicy,
@@ -81,6 +87,7 @@ from nodes.supervision import (
     validate_workers,
 )
 from nodes.tool_gate import PolicyRef
+from nodes.tracing import traced
 
 logger = logging.getLogger(__name__)
 
@@ -400,10 +407,12 @@ def _make_task_node(task: TaskSpec, runnable: Any, *, first: bool, last: bool) -
         answer = output.get("final_answer")
         if answer is None and output.get("messages"):
             answer = message_text(output["messages"][-1].content)
+        accounting = child_accounting(output)
         update: dict[str, Any] = {
-            **clock,
             "task_outputs": {task.name: answer or ""},
-            **child_accounting(output),
+            **accounting,
+            # The first task starts the clock and may also credit its agent's approval wait.
+            **combine_clock_updates(clock, accounting),
         }
         if output.get("success") is False:
             error = (
@@ -506,6 +515,7 @@ def build_team_graph(
             checkpointer=checkpointer,
             store=store,
             policy=policy,
+            pattern="team",
         )
     agents = {agent.name: agent for agent in spec.agents}
     depth = supervisor_graph.check_team_depth(spec.name, list(nested.values()), max_depth)
@@ -532,7 +542,9 @@ def build_team_graph(
     )
     builder.add_edge(START, spec.tasks[0].name)
     builder.add_edge(FINISH_RUN, END)
-    compiled = builder.compile(name=graph_name, checkpointer=checkpointer, store=store)
+    compiled = traced(
+        builder.compile(name=graph_name, checkpointer=checkpointer, store=store), pattern="team"
+    )
     supervisor_graph.record_team_depth(compiled, depth)
     return compiled
 

@@ -52,6 +52,7 @@ from nodes.thoughts import (
     path_to,
     select_beam,
 )
+from nodes.tracing import traced
 
 logger = logging.getLogger(__name__)
 
@@ -398,7 +399,9 @@ def build_graph(
     )
     builder.add_edge("solve", "finish_run")
     builder.add_edge("finish_run", END)
-    return builder.compile(name="tot", checkpointer=checkpointer, store=store)
+    return traced(
+        builder.compile(name="tot", checkpointer=checkpointer, store=store), pattern="tot"
+    )
 
 
 def _level_calls(ctx: Context, frontier: int) -> int:

@@ -30,7 +30,11 @@ from nodes.approval import make_approval_node
 from nodes.context import Context, ModelRole, context_of
 from nodes.context_window import context_window_record, model_input  # memory: window
 from nodes.finish import budget_stop, emit_budget_event, make_finish_run, stopped_outcome
-from nodes.memory_nodes import add_memory_steps  # memory: recall/record/summarize
+from nodes.memory_nodes import (  # memory: recall/record/summarize, memory tools
+    add_memory_steps,
+    usable_tool_names,
+    with_memory_tools,
+)
 from nodes.model import ModelOverride, message_text, resolve_model
 from nodes.prompts import (
     AGENT_SYSTEM_PROMPT,
@@ -51,6 +55,7 @@ from nodes.state import (
 )
 from nodes.tool_gate import GateVerdict, ToolGate, awrite_audit, write_audit
 from nodes.tool_node import make_tool_node
+from nodes.tracing import call_metadata, traced
 from tools.policy import Policy
 from tools.registry import ToolRegistry
 
@@ -155,8 +160,11 @@ def make_call_model(
     def prepare(state: AgentState, runtime: Runtime[Context]) -> tuple[Any, list[Any], str]:
         ctx = context_of(runtime)
         chat_model, model_id = resolve_model(role, ctx, model)
-        selected = [tools_by_name[n] for n in gate.allowed_names(ctx, state.get("plan_tools"))]
+        names = gate.allowed_names(ctx, state.get("plan_tools"))
+        names = usable_tool_names(names, ctx, runtime.store)  # memory: only with memory on
+        selected = [tools_by_name[n] for n in names]
         bound = chat_model.bind_tools(selected) if selected else chat_model
+        bound = bound.with_config(metadata=call_metadata(ctx, gate.agent))
         prompt = ctx.system_prompt or system_prompt or AGENT_SYSTEM_PROMPT
         # safety: the "tool output is data" clause is appended to every prompt, replaced or not.
         system = with_untrusted_data_clause(prompt.format(now=_now()))
@@ -307,6 +315,7 @@ def build_agent(
         from tools import builtin_tools
 
         tools = builtin_tools()
+    tools = with_memory_tools(tools)  # memory: save_memory/search_memory when memory is on
     gate = ToolGate(ToolRegistry(tools), policy=policy, agent=name)
     builder = StateGraph(
         AgentState, context_schema=Context, input_schema=AgentInput, output_schema=AgentOutput
@@ -321,7 +330,8 @@ def build_agent(
         "tools", make_tool_node(tools, gate=gate), retry_policy=TOOL_RETRY  # resilience
     )
     builder.add_node("finalize", finalize)
-    add_memory_steps(builder, model=model, role=role)  # memory: recall/record/summarize nodes
+    # memory: recall/record/summarize nodes; procedures scoped to this agent are recalled too
+    add_memory_steps(builder, model=model, role=role, agent=name)
     builder.add_edge(START, "recall_memories")
     builder.add_edge("recall_memories", "agent")
     builder.add_conditional_edges("agent", route_after_model)
@@ -334,7 +344,10 @@ def build_agent(
     builder.add_edge("record_episode", "summarize")
     builder.add_edge("summarize", "finish_run")
     builder.add_edge("finish_run", END)
-    return builder.compile(name=name, checkpointer=checkpointer, store=store)
+    # Every agent loop is tagged `pattern:agent`; ReAct and the patterns add their own tag.
+    return traced(
+        builder.compile(name=name, checkpointer=checkpointer, store=store), pattern="agent"
+    )
 
 
 __all__ = [

@@ -180,6 +180,29 @@ def merge_run_clock(current: RunClock | None, update: dict[str, Any] | None) -> 
     )
 
 
+def combine_clock_updates(*updates: dict[str, Any]) -> dict[str, Any]:
+    """Several `run_clock` channel updates from one node as one (a start, then pauses).
+
+    A node's update dict can hold the key once, so a node that starts the clock and also
+    credits a sub-run's pause must fold them together; the fold is what the reducer would do.
+    """
+    clocks = [u["run_clock"] for u in updates if u.get("run_clock")]
+    if not clocks:
+        return {}
+    if "started_at" not in clocks[0]:
+        paused = sum(float(c.get("paused_s", 0.0)) for c in clocks)
+        return {
+            "run_clock": {
+                "paused_s": paused,
+                "interrupts": sum(c.get("interrupts", 0) for c in clocks),
+            }
+        }
+    folded: RunClock | None = None
+    for clock in clocks:
+        folded = merge_run_clock(folded, clock)
+    return {"run_clock": dict(folded or {})}
+
+
 # 100-ns intervals between the UUID epoch (1582-10-15) and the Unix epoch.
 _UUID_EPOCH_OFFSET = 0x01B21DD213814000
 
@@ -281,6 +304,7 @@ def add_context_windows(
 
 class MemoryChannels(DegradedChannel):
     """Keys the memory and context-window steps of the agent loop read and write."""
+
     memory_context: NotRequired[str | None]
     """Recalled memories for the current turn, already rendered for the prompt."""
     summary: NotRequired[str | None]

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from langgraph_sdk import get_client
 
+from nodes.critique import LESSON_AGENT
+
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
 PIPELINE_SCRIPT: dict[str, Any] = {
@@ -136,7 +138,12 @@ async def test_reflexion_lesson_from_one_run_helps_the_next_on_the_server(
 ) -> None:
     _load(llm_server, REFLEXION_SCRIPT)
     client = get_client(url=dev_server)
-    context = {"user_id": f"user-{uuid.uuid4().hex[:8]}", "reflexion_max_trials": 1}
+    # Reflexion keeps lessons only with memory on, like every pattern.
+    context = {
+        "user_id": f"user-{uuid.uuid4().hex[:8]}",
+        "reflexion_max_trials": 1,
+        "memory_enabled": True,
+    }
 
     first_thread = await client.threads.create()
     first = await client.runs.wait(
@@ -144,7 +151,9 @@ async def test_reflexion_lesson_from_one_run_helps_the_next_on_the_server(
     )
     assert first["success"] is False
     assert first["reflections"] == [LESSON]
-    stored = await client.store.search_items(("memories", context["user_id"], "procedural"))
+    # Lessons are procedures scoped to the Reflexion agent.
+    namespace = ("memories", context["user_id"], "procedural", LESSON_AGENT)
+    stored = await client.store.search_items(namespace)
     assert [item["value"]["content"] for item in stored["items"]] == [LESSON]
 
     second_thread = await client.threads.create()

@@ -743,3 +743,51 @@ def test_a_revision_keeps_history_revives_cancelled_ids_and_skips_dropped_pendin
     assert skipped == ["t5"]
     assert revised[-1]["round"] == 1 and revised[-1]["description"] == "again"
     assert records[4]["status"] == "pending"  # inputs are not mutated
+
+
+async def test_a_round_that_does_not_fit_the_budget_is_skipped_and_synthesized(
+    scripted_model: Any,
+) -> None:
+    plan = {"tasks": [task("t1", tools=["calculate"]), task("t2")]}
+    model = scripted_model(
+        script={
+            "rules": [
+                {"match": {"schema": "Plan"}, "replies": [{"json": plan}]},
+                {"match": {"schema": "FinalAnswer"}, "replies": [answer("Nothing was run.")]},
+            ]
+        }
+    )
+    result = await build_graph(model=model).ainvoke(REQUEST, context=Context(max_model_calls=2))
+
+    # The plan used 1 call; two workers plus the synthesis need 3 more: no task starts.
+    assert Counter(kinds(model)) == {"Plan": 1, "FinalAnswer": 1}
+    assert {i: r["status"] for i, r in by_id(result).items()} == {"t1": "skipped", "t2": "skipped"}
+    assert result["success"] is False
+    assert result["error"] == "max_model_calls (2) reached: 1 used, 3 more needed"
+    assert result["metrics"]["stopped_by"] == "max_model_calls"
+
+
+async def test_parallel_workers_share_what_is_left_of_the_budget(scripted_model: Any) -> None:
+    plan = {"tasks": [task("t1", tools=["calculate"]), task("t2")]}
+    looping = {"tool_calls": [{"name": "calculate", "args": {"expression": "1+1"}}]}
+    model = scripted_model(
+        script={
+            "rules": [
+                {"match": {"schema": "Plan"}, "replies": [{"json": plan}]},
+                {"match": {"user": "^Task t1:"}, "replies": [looping], "after_last": "repeat"},
+                {"match": {"user": "^Task t2:"}, "replies": ["t2 done"]},
+                {"match": {"schema": "FinalAnswer"}, "replies": [answer("t2 only [t2]", "t2")]},
+            ]
+        }
+    )
+    ctx = Context(max_model_calls=6, max_replans=0)
+    result = await build_graph(model=model).ainvoke(REQUEST, context=ctx)
+
+    # 6 - 1 (plan) - 1 (kept for the synthesis) = 4 calls, split between the two workers.
+    assert Counter(kinds(model)) == {"Plan": 1, "worker:t1": 2, "worker:t2": 1, "FinalAnswer": 1}
+    tasks = by_id(result)
+    assert tasks["t1"]["status"] == "failed"
+    assert tasks["t1"]["error"].startswith("max_model_calls (2) reached")
+    assert tasks["t2"]["status"] == "completed"
+    assert result["metrics"]["model_calls"] == 5
+    assert result["metrics"]["iterations"] == 2

@@ -181,7 +181,12 @@ def _jsonable(value: Any) -> Any:
                 data[attr] = getattr(value, attr)
         return data
     if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items() if k != "tool_results"}
+        # Durations differ between a crashed and a clean run by nature; counts must not.
+        return {
+            k: _jsonable(v)
+            for k, v in value.items()
+            if k not in {"tool_results", "wall_time_s", "paused_s"}
+        }
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
     return value

@@ -16,6 +16,7 @@ from nodes.state import (
     ModelUsage,
     ToolResult,
     checkpoint_time,
+    combine_clock_updates,
     merge_run_clock,
     pause_credit,
     start_clock,
@@ -196,3 +197,13 @@ def test_metrics_summarise_the_run(tmp_path: Path) -> None:
     assert metrics["max_context_utilisation"] == 0.3
     assert metrics["degraded"] == ["memory"]
     assert metrics_of(state, Context(), now=1012.5)["cost_usd"] is None  # no price table
+
+
+def test_a_start_and_a_pause_from_one_node_fold_into_one_update() -> None:
+    start = start_clock({}, now=100.0)
+    pause = {"run_clock": {"paused_s": 7.5, "interrupts": 1}}
+    folded = combine_clock_updates(start, pause)["run_clock"]
+    assert (folded["started_at"], folded["paused_s"], folded["interrupts"]) == (100.0, 7.5, 1)
+    both_pauses = combine_clock_updates(pause, pause)["run_clock"]
+    assert both_pauses == {"paused_s": 15.0, "interrupts": 2}
+    assert combine_clock_updates({}, {"usage": {}}) == {}
