@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -92,6 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run a graph offline against scripted answers")
     demo.add_argument("graph", help="graph id (see `weft graphs`)")
     demo.add_argument("input", nargs="?", help="override the demo's request")
+    demo.add_argument(
+        "--context",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="run setting on top of the demo's own (e.g. max_model_calls=1)",
+    )
 
     mock = sub.add_parser("mock-llm", help="serve an OpenAI-compatible API from a script")
     mock.add_argument("--script", required=True, help="script file (JSON or YAML)")
@@ -252,7 +260,10 @@ async def _demo_command(args: argparse.Namespace, console: Console) -> int:
             graph_id=args.graph,
             text=args.input or demo["input"],
             thread_id=f"demo-{uuid.uuid4().hex[:8]}",
-            context=context_from_mapping(demo.get("context", {})),
+            context=dataclasses.replace(
+                context_from_mapping(demo.get("context", {})),
+                **_assigned(parse_context_assignments(args.context), args.context),
+            ),
             resume=list(demo.get("resume", [])),
             interactive=False,
         )
@@ -333,6 +344,12 @@ def _answer_interrupts(
         return None
     raw = console.input("[bold]your answer (JSON or text)> [/bold]")
     return _parse_resume(raw)[0]
+
+
+def _assigned(ctx: Context, pairs: Sequence[str]) -> dict[str, Any]:
+    """The fields `pairs` (`key=value`) set, with their parsed values from `ctx`."""
+    names = {pair.partition("=")[0].strip() for pair in pairs}
+    return {name: getattr(ctx, name) for name in names}
 
 
 def _report(values: dict[str, Any], console: Console) -> int:

@@ -139,13 +139,17 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:.4g}"
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def metrics_line(metrics: Mapping[str, Any]) -> str:
     """One line summing up a run's `metrics`: calls, tools, tokens, cost, time."""
-    tools = f"{metrics['tool_calls']} tool calls"
+    tools = _count(metrics["tool_calls"], "tool call")
     if metrics.get("tool_errors"):
         tools += f" ({metrics['tool_errors']} failed)"
     parts = [
-        f"{metrics['model_calls']} model calls",
+        _count(metrics["model_calls"], "model call"),
         tools,
         f"{metrics['input_tokens'] + metrics['output_tokens']:,} tokens",
     ]

@@ -103,6 +103,9 @@ async def search_memory(query: str, runtime: ToolRuntime[Any, Any], k: int = 5) 
 
 save_memory.metadata = {
     "side_effect": "write",
+    # It writes only the run's own user's memory namespace (never another user's, never the
+    # outside world), so approval_mode="risky" does not stop every save; policy and audit apply.
+    "risky": False,
     "idempotent": True,
     "timeout_s": 15.0,
     "rate_limit": None,

@@ -107,6 +107,8 @@ class ToolSpec:
     fallback: str | None
     tags: tuple[str, ...]
     consequences: str
+    risky_override: bool | None = None
+    """The tool's own `risky` metadata, when it declares one (see `risky`)."""
 
     @property
     def name(self) -> str:
@@ -115,7 +117,18 @@ class ToolSpec:
 
     @property
     def risky(self) -> bool:
-        """True when a call changes something outside the conversation."""
+        """True when a call changes something outside the conversation, so that
+        `approval_mode="risky"` sends it to review.
+
+        A `write` tool whose changes stay inside the caller's own agent state (e.g.
+        `save_memory`, which writes only the run's user's memory namespace) may declare
+        `"risky": False`; the policy and the audit log still apply to it. An `irreversible`
+        tool is always risky.
+        """
+        if self.side_effect == "irreversible":
+            return True
+        if self.risky_override is not None:
+            return self.risky_override
         return self.side_effect != "read"
 
     @classmethod
@@ -136,6 +149,11 @@ class ToolSpec:
             )
         raw_limit = meta.get("rate_limit")
         idempotent = meta.get("idempotent")
+        risky = meta.get("risky")
+        if risky is not None and not isinstance(risky, bool):
+            raise ToolMetadataError(
+                f"tool {tool.name!r} declares risky {risky!r}; expected true or false"
+            )
         return cls(
             tool=tool,
             side_effect=cast(SideEffect, side_effect),
@@ -145,11 +163,13 @@ class ToolSpec:
             fallback=meta.get("fallback") or None,
             tags=tuple(tool.tags or ()),
             consequences=str(meta.get("consequences") or _CONSEQUENCES[side_effect]),
+            risky_override=risky,
         )
 
     def describe_consequences(self) -> str:
         """What a reviewer should know before approving a call."""
-        repeat = "safe to repeat" if self.idempotent else "not safe to repeat"
+        # "Idempotent" is about retries: a repeated call has no further effect.
+        repeat = "a retry has no further effect" if self.idempotent else "a retry repeats it"
         return f"{self.side_effect}: {self.consequences} ({repeat})"
 
 

@@ -37,6 +37,29 @@ def test_demo_runs_offline_and_says_it_is_scripted(capsys: pytest.CaptureFixture
     assert "calculate" in captured.err and "get_current_time" in captured.err
 
 
+def test_demo_takes_run_settings_and_reports_the_budget_stop(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["demo", "react", "--context", "max_model_calls=1"]) == 1
+    captured = capsys.readouterr()
+    assert "within the limit of max_model_calls (1)" in captured.out
+    assert "this run — 1 model call · 0 tool calls" in captured.err
+    assert "stopped: max_model_calls (1) reached: 1 used" in captured.err
+
+
+def test_json_logs_carry_the_thread_and_node(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+
+    assert main(["-v", "--log-format", "json", "demo", "react"]) == 0
+    records = [
+        json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")
+    ]
+    in_agent = [r for r in records if r.get("node") == "agent"]
+    assert in_agent and all(r["thread_id"].startswith("demo-") for r in in_agent)
+
+
 def test_run_continues_a_thread_in_sqlite(
     use_script: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -157,3 +157,13 @@ def test_budget_event_for_progress_streams() -> None:
     assert event["event"] == "budget_used"
     assert event["spent"]["model_calls"] == 2 and event["spent"]["tokens"] == 100
     assert event["remaining"] == {"max_model_calls": 3.0}
+
+
+def test_the_example_price_table_prices_the_default_model() -> None:
+    from pathlib import Path
+
+    from nodes.context import DEFAULT_MODEL
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "prices.yaml"
+    price = PriceTable.from_file(example).price_of(DEFAULT_MODEL)
+    assert price is not None and price.input_per_1m > 0 and price.output_per_1m > 0

@@ -87,6 +87,16 @@ def test_metadata_is_read_and_defaults_apply() -> None:
     assert not plain.risky
 
 
+def test_a_write_confined_to_the_callers_own_state_may_declare_itself_not_risky() -> None:
+    own = make_tool("save_note", side_effect="write", risky=False)
+    outside = make_tool("send_fax", side_effect="irreversible", risky=False)
+    registry = ToolRegistry([own, outside])
+    assert registry.spec("save_note").risky is False
+    assert registry.spec("send_fax").risky is True  # irreversible is always reviewed
+    with pytest.raises(ToolMetadataError, match="declares risky 'no'; expected true or false"):
+        ToolRegistry([make_tool("odd", side_effect="write", risky="no")])
+
+
 @pytest.mark.parametrize(
     ("metadata", "message"),
     [
