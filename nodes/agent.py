@@ -28,7 +28,11 @@ from typing_extensions import TypedDict
 
 from nodes.approval import make_approval_node
 from nodes.context import Context, ModelRole, context_of
-from nodes.context_window import context_window_record, model_input  # memory: window
+from nodes.context_window import (  # memory: window
+    context_window_record,
+    model_input,
+    needs_summary,
+)
 from nodes.finish import budget_stop, emit_budget_event, make_finish_run, stopped_outcome
 from nodes.memory_nodes import (  # memory: recall/record/summarize, memory tools
     add_memory_steps,
@@ -121,17 +125,46 @@ def stop_reason_for(
     return None
 
 
+AfterAnswer = Literal["record_episode", "summarize", "finish_run"]
+
+
+def route_start(
+    state: AgentState, runtime: Runtime[Context]
+) -> Literal["recall_memories", "agent"]:
+    """Recall memories first only when the run uses memory; otherwise straight to the model."""
+    return "recall_memories" if context_of(runtime).memory_enabled else "agent"
+
+
 def route_after_model(
-    state: AgentState,
-) -> Literal["approval", "tools", "finalize", "record_episode"]:
-    """Review pending calls, run the tools, stop through `finalize`, or end with the answer."""
+    state: AgentState, runtime: Runtime[Context]
+) -> Literal["approval", "tools", "finalize", "record_episode", "summarize", "finish_run"]:
+    """Review pending calls, run the tools, stop through `finalize`, or wrap up the answer."""
     if state.get("stop_reason"):
         return "finalize"
     last = state["messages"][-1]
     if isinstance(last, AIMessage) and last.tool_calls:
         verdicts = (state.get("tool_gate") or {}).values()
         return "approval" if any(v["decision"] == "review" for v in verdicts) else "tools"
-    return "record_episode"  # memory: then summarize, then END
+    return route_after_answer(state, runtime)
+
+
+def route_after_answer(state: AgentState, runtime: Runtime[Context]) -> AfterAnswer:
+    """Record the episode when memory is on, then summarise if needed, then finish.
+
+    Steps that would do nothing are skipped, so a run without memory on a short thread pays
+    for none of them.
+    """
+    ctx = context_of(runtime)
+    if ctx.memory_enabled and ctx.record_episodes:
+        return "record_episode"
+    return route_after_episode(state, runtime)
+
+
+def route_after_episode(
+    state: AgentState, runtime: Runtime[Context]
+) -> Literal["summarize", "finish_run"]:
+    """Summarise only when the thread has outgrown its threshold."""
+    return "summarize" if needs_summary(state["messages"], context_of(runtime)) else "finish_run"
 
 
 def _now() -> str:
@@ -327,21 +360,21 @@ def build_agent(
     )
     builder.add_node("approval", make_approval_node(gate))
     builder.add_node(
-        "tools", make_tool_node(tools, gate=gate), retry_policy=TOOL_RETRY  # resilience
+        "tools",
+        make_tool_node(tools, gate=gate),
+        retry_policy=TOOL_RETRY,  # resilience
     )
     builder.add_node("finalize", finalize)
     # memory: recall/record/summarize nodes; procedures scoped to this agent are recalled too
     add_memory_steps(builder, model=model, role=role, agent=name)
-    builder.add_edge(START, "recall_memories")
+    builder.add_conditional_edges(START, route_start)
     builder.add_edge("recall_memories", "agent")
     builder.add_conditional_edges("agent", route_after_model)
     builder.add_edge("approval", "tools")
     builder.add_edge("tools", "agent")
-    builder.add_edge("finalize", "record_episode")
-    builder.add_node(
-        "finish_run", make_finish_run(guardrail=guard_output, model=model, role=role)
-    )
-    builder.add_edge("record_episode", "summarize")
+    builder.add_conditional_edges("finalize", route_after_answer)
+    builder.add_node("finish_run", make_finish_run(guardrail=guard_output, model=model, role=role))
+    builder.add_conditional_edges("record_episode", route_after_episode)
     builder.add_edge("summarize", "finish_run")
     builder.add_edge("finish_run", END)
     # Every agent loop is tagged `pattern:agent`; ReAct and the patterns add their own tag.
@@ -359,6 +392,9 @@ __all__ = [
     "build_agent",
     "finalize",
     "iterations_in_turn",
+    "route_after_answer",
+    "route_after_episode",
     "route_after_model",
+    "route_start",
     "stop_reason_for",
 ]

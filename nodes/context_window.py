@@ -174,6 +174,12 @@ def transcript(messages: Sequence[AnyMessage]) -> str:
     return "\n".join(lines)
 
 
+def needs_summary(messages: Sequence[Any], ctx: Context) -> bool:
+    """Whether the thread has outgrown `Context.summarize_after_tokens` (None: never)."""
+    threshold = ctx.summarize_after_tokens
+    return threshold is not None and count_message_tokens(messages) > threshold
+
+
 def make_summarize(*, model: ModelOverride = None, role: ModelRole = "agent") -> Any:
     """The `summarize` node.
 
@@ -191,8 +197,7 @@ def make_summarize(*, model: ModelOverride = None, role: ModelRole = "agent") ->
     async def summarize(state: Mapping[str, Any], runtime: Runtime[Context]) -> dict[str, Any]:
         ctx = context_of(runtime)
         messages = state.get("messages") or []
-        threshold = ctx.summarize_after_tokens
-        if threshold is None or count_message_tokens(messages) <= threshold:
+        if not needs_summary(messages, ctx):
             return {}
         cut = summary_cut(messages, ctx.summary_keep_tokens)
         if cut <= 0:

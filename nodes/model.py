@@ -40,7 +40,7 @@ from langchain_core.caches import BaseCache
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.rate_limiters import InMemoryRateLimiter
-from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
+from langchain_core.runnables import Runnable, RunnableConfig
 
 from nodes.context import Context, ModelRole
 from nodes.resilience import (
@@ -247,12 +247,23 @@ class ChatGateway(Runnable[LanguageModelInput, BaseMessage]):
         self.reset_timeout_s = reset_timeout_s
         self.deadline_s = deadline_s
         self.name = f"gateway[{model_id}]"
+        # Bound runnables by tool set: building them (breakers, fallback, the models' own
+        # bind_tools) on every call was most of the agent loop's overhead.
+        self._bound: dict[tuple[Any, ...], tuple[Runnable[LanguageModelInput, Any], Any]] = {}
+        self._plain: Runnable[LanguageModelInput, Any] | None = None
 
     def bind_tools(
         self, tools: Sequence[Any], **kwargs: Any
     ) -> Runnable[LanguageModelInput, BaseMessage]:
         """Both models with `tools` bound, behind their breakers, primary then backup."""
-        return self._route(lambda m: m.bind_tools(list(tools), **kwargs))
+        tool_list = list(tools)
+        key = (tuple(id(t) for t in tool_list), tuple(sorted(kwargs.items(), key=str)))
+        cached = self._bound.get(key)
+        if cached is None:
+            runnable = self._route(lambda m: m.bind_tools(tool_list, **kwargs))
+            # The tools are kept with the entry so their ids cannot be reused by other objects.
+            cached = self._bound[key] = (runnable, tool_list)
+        return cast(Runnable[LanguageModelInput, BaseMessage], cached[0])
 
     def with_structured_output(
         self, schema: Any, **kwargs: Any
@@ -264,13 +275,18 @@ class ChatGateway(Runnable[LanguageModelInput, BaseMessage]):
         self, input: LanguageModelInput, config: RunnableConfig | None = None, **kwargs: Any
     ) -> BaseMessage:
         """One plain call (sync: no deadline, the HTTP client's timeouts apply)."""
-        return cast(BaseMessage, self._route(lambda m: m).invoke(input, config, **kwargs))
+        return cast(BaseMessage, self._plain_route().invoke(input, config, **kwargs))
 
     async def ainvoke(
         self, input: LanguageModelInput, config: RunnableConfig | None = None, **kwargs: Any
     ) -> BaseMessage:
         """One plain call."""
-        return cast(BaseMessage, await self._route(lambda m: m).ainvoke(input, config, **kwargs))
+        return cast(BaseMessage, await self._plain_route().ainvoke(input, config, **kwargs))
+
+    def _plain_route(self) -> Runnable[LanguageModelInput, Any]:
+        if self._plain is None:
+            self._plain = self._route(lambda m: m)
+        return self._plain
 
     def _route(
         self, prepare: Callable[[BaseChatModel], Runnable[LanguageModelInput, Any]]
@@ -286,13 +302,14 @@ class ChatGateway(Runnable[LanguageModelInput, BaseMessage]):
     def _guarded(
         self, runnable: Runnable[LanguageModelInput, Any], model: BaseChatModel, model_id: str
     ) -> Runnable[LanguageModelInput, Any]:
-        breaker = breaker_for(
+        breaker = functools.partial(
+            breaker_for,
             model_service(model),
             failure_threshold=self.failure_threshold,
             reset_timeout_s=self.reset_timeout_s,
         )
-        mark = RunnableLambda(functools.partial(_mark_answered_by, model_id=model_id))
-        return with_breaker(runnable | mark, breaker, deadline_s=self.deadline_s)
+        mark = functools.partial(_mark_answered_by, model_id=model_id)
+        return with_breaker(runnable, breaker, deadline_s=self.deadline_s, after=mark)
 
 
 def resolve_model(
@@ -316,16 +333,38 @@ def resolve_model(
         primary = _build(model_id, context)
     backup_id = context.fallback_model
     backup = _build(backup_id, context) if backup_id and backup_id != model_id else None
+    settings = (
+        model_id,
+        backup_id if backup is not None else None,
+        context.circuit_failure_threshold,
+        context.circuit_reset_s,
+        model_call_deadline_s(context.request_timeout_s, context.max_retries),
+    )
+    # Same models and settings, same gateway: its bound runnables are then reused across calls.
+    key = (id(primary), id(backup), *settings)
+    with _GATEWAYS_LOCK:
+        cached = _GATEWAYS.get(key)
+    if cached is not None and cached.primary is primary and cached.backup is backup:
+        return cached, model_id
     gateway = ChatGateway(
         primary,
         model_id,
         backup=backup,
-        backup_id=backup_id if backup is not None else None,
-        failure_threshold=context.circuit_failure_threshold,
-        reset_timeout_s=context.circuit_reset_s,
-        deadline_s=model_call_deadline_s(context.request_timeout_s, context.max_retries),
+        backup_id=settings[1],
+        failure_threshold=settings[2],
+        reset_timeout_s=settings[3],
+        deadline_s=settings[4],
     )
+    with _GATEWAYS_LOCK:
+        if len(_GATEWAYS) >= MAX_CACHED_GATEWAYS:
+            _GATEWAYS.pop(next(iter(_GATEWAYS)))  # the oldest entry
+        _GATEWAYS[key] = gateway
     return gateway, model_id
+
+
+MAX_CACHED_GATEWAYS = 256
+_GATEWAYS: dict[tuple[Any, ...], ChatGateway] = {}
+_GATEWAYS_LOCK = threading.Lock()
 
 
 def _build(model_id: str, context: Context) -> BaseChatModel:

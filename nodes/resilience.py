@@ -49,9 +49,9 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from langchain_core.runnables import Runnable, RunnableLambda
+from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tools import ToolException
 from langgraph.errors import NodeError, NodeTimeoutError
 from langgraph.types import Command, RetryPolicy, TimeoutPolicy
@@ -596,34 +596,73 @@ def tool_service(tool_name: str, metadata: Mapping[str, Any] | None) -> str:
     return f"service:{service}" if service else f"tool:{tool_name}"
 
 
+class _BreakerGuarded(Runnable[Any, T]):
+    """`runnable` behind `breaker` (and an async deadline), then `after` on the result.
+
+    A plain Runnable rather than a RunnableLambda: it passes the caller's config straight to
+    the wrapped runnable, so it adds no run of its own to traces and no per-call signature
+    inspection to the hot path of every model call.
+    """
+
+    def __init__(
+        self,
+        runnable: Runnable[Any, Any],
+        breaker: CircuitBreaker | Callable[[], CircuitBreaker],
+        deadline_s: float | None,
+        after: Callable[[Any], T] | None,
+    ) -> None:
+        self.runnable = runnable
+        self._breaker = breaker
+        self.deadline_s = deadline_s
+        self.after = after
+        self.name = "breaker"
+
+    @property
+    def breaker(self) -> CircuitBreaker:
+        """The breaker for this call (looked up each time when given as a function, so a
+        long-lived runnable follows `BREAKERS.reset()`)."""
+        return self._breaker if isinstance(self._breaker, CircuitBreaker) else self._breaker()
+
+    def _finish(self, result: Any) -> T:
+        return self.after(result) if self.after is not None else cast(T, result)
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> T:
+        with self.breaker.guard():
+            return self._finish(self.runnable.invoke(input, config, **kwargs))
+
+    async def ainvoke(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> T:
+        breaker = self.breaker
+        with breaker.guard():
+            if self.deadline_s is None:
+                return self._finish(await self.runnable.ainvoke(input, config, **kwargs))
+            deadline = asyncio.timeout(self.deadline_s)
+            try:
+                async with deadline:
+                    result = await self.runnable.ainvoke(input, config, **kwargs)
+            except TimeoutError as exc:
+                if not deadline.expired():  # a timeout from inside the call: keep it as is
+                    raise
+                raise ModelDeadlineExceeded(breaker.service, self.deadline_s) from exc
+            return self._finish(result)
+
+
 def with_breaker(
-    runnable: Runnable[Any, T], breaker: CircuitBreaker, *, deadline_s: float | None = None
+    runnable: Runnable[Any, Any],
+    breaker: CircuitBreaker | Callable[[], CircuitBreaker],
+    *,
+    deadline_s: float | None = None,
+    after: Callable[[Any], T] | None = None,
 ) -> Runnable[Any, T]:
     """Wrap a runnable (e.g. a tool-bound chat model) so every call goes through `breaker`.
 
     With `deadline_s`, an async call that takes longer is cancelled and raises
     `ModelDeadlineExceeded` (counted by the breaker); sync calls cannot be cancelled and rely
-    on the HTTP client's own timeouts.
+    on the HTTP client's own timeouts. `after`, when given, transforms each result (inside
+    the breaker: an exception it raises counts as a failure of the call).
     """
-
-    def invoke(value: Any, config: Any) -> T:
-        with breaker.guard():
-            return runnable.invoke(value, config)
-
-    async def ainvoke(value: Any, config: Any) -> T:
-        with breaker.guard():
-            if deadline_s is None:
-                return await runnable.ainvoke(value, config)
-            deadline = asyncio.timeout(deadline_s)
-            try:
-                async with deadline:
-                    return await runnable.ainvoke(value, config)
-            except TimeoutError as exc:
-                if not deadline.expired():  # a timeout from inside the call: keep it as is
-                    raise
-                raise ModelDeadlineExceeded(breaker.service, deadline_s) from exc
-
-    return RunnableLambda(invoke, afunc=ainvoke, name=f"breaker[{breaker.service}]")
+    return _BreakerGuarded(runnable, breaker, deadline_s, after)
 
 
 # --- model fallback --------------------------------------------------------------------------
