@@ -22,10 +22,11 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.managed import RemainingSteps
-from langgraph.runtime import Runtime
+from langgraph.runtime import Runtime, get_runtime
 from langgraph.store.base import BaseStore
 from typing_extensions import TypedDict
 
+from memory.tokens import load_tokenizer
 from nodes.approval import make_approval_node
 from nodes.context import Context, ModelRole, context_of
 from nodes.context_window import (  # memory: window
@@ -128,15 +129,26 @@ def stop_reason_for(
 AfterAnswer = Literal["record_episode", "summarize", "finish_run"]
 
 
-def route_start(
-    state: AgentState, runtime: Runtime[Context]
-) -> Literal["recall_memories", "agent"]:
+def _run_context() -> Context:
+    """The current run's Context, for edge functions.
+
+    Edges take only the state: `update_state` (time travel, Studio edits) evaluates them
+    outside a run, where LangGraph has no runtime to inject and the defaults decide.
+    """
+    try:
+        runtime = get_runtime(Context)
+    except RuntimeError:  # not inside a graph run at all
+        return Context()
+    return context_of(runtime)
+
+
+def route_start(state: AgentState) -> Literal["recall_memories", "agent"]:
     """Recall memories first only when the run uses memory; otherwise straight to the model."""
-    return "recall_memories" if context_of(runtime).memory_enabled else "agent"
+    return "recall_memories" if _run_context().memory_enabled else "agent"
 
 
 def route_after_model(
-    state: AgentState, runtime: Runtime[Context]
+    state: AgentState,
 ) -> Literal["approval", "tools", "finalize", "record_episode", "summarize", "finish_run"]:
     """Review pending calls, run the tools, stop through `finalize`, or wrap up the answer."""
     if state.get("stop_reason"):
@@ -145,26 +157,24 @@ def route_after_model(
     if isinstance(last, AIMessage) and last.tool_calls:
         verdicts = (state.get("tool_gate") or {}).values()
         return "approval" if any(v["decision"] == "review" for v in verdicts) else "tools"
-    return route_after_answer(state, runtime)
+    return route_after_answer(state)
 
 
-def route_after_answer(state: AgentState, runtime: Runtime[Context]) -> AfterAnswer:
+def route_after_answer(state: AgentState) -> AfterAnswer:
     """Record the episode when memory is on, then summarise if needed, then finish.
 
     Steps that would do nothing are skipped, so a run without memory on a short thread pays
     for none of them.
     """
-    ctx = context_of(runtime)
+    ctx = _run_context()
     if ctx.memory_enabled and ctx.record_episodes:
         return "record_episode"
-    return route_after_episode(state, runtime)
+    return route_after_episode(state)
 
 
-def route_after_episode(
-    state: AgentState, runtime: Runtime[Context]
-) -> Literal["summarize", "finish_run"]:
+def route_after_episode(state: AgentState) -> Literal["summarize", "finish_run"]:
     """Summarise only when the thread has outgrown its threshold."""
-    return "summarize" if needs_summary(state["messages"], context_of(runtime)) else "finish_run"
+    return "summarize" if needs_summary(state["messages"], _run_context()) else "finish_run"
 
 
 def _now() -> str:
@@ -254,6 +264,8 @@ def make_call_model(
         return current, {**clock, "stop_reason": reason} if reason else clock
 
     async def acall_model(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
+        # Token counting (context window) reads the tokenizer's files: load them off the loop.
+        await load_tokenizer()
         state, started = begin(state, runtime)
         if started.get("stop_reason"):
             return started
