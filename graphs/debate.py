@@ -38,7 +38,7 @@ from typing_extensions import TypedDict
 
 from nodes.context import Context, context_of
 from nodes.debating import canonical_answer, mean_pairwise_similarity, tally_votes
-from nodes.finish import budget_stop, make_finish_run, stopped_outcome
+from nodes.finish import budget_stop, load_price_table, make_finish_run, stopped_outcome
 from nodes.memory_nodes import recall_for  # memory: the user's memories, when memory_enabled
 from nodes.model import ModelConfigurationError, ModelOverride, ModelSpec, parse_model_id
 from nodes.prompts.debate import (
@@ -398,6 +398,7 @@ def build_graph(
         profiles = [DebaterProfile(name=s.name, persona=s.persona) for s in specs]
         rounds = ctx.debate_rounds if ctx.debate_mode == "debate" else 0
         clock = start_clock(state)
+        await load_price_table(ctx)
         update: dict[str, Any] = {
             **clock,
             "stop_reason": None,

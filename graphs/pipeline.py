@@ -39,6 +39,7 @@ from nodes.context import Context, context_of
 from nodes.finish import (
     budget_stop,
     child_context,
+    load_price_table,
     make_finish_run,
     stopped_outcome,
     with_metrics,
@@ -213,11 +214,12 @@ def _stages_done(state: Mapping[str, Any]) -> int:
     return len(state.get("completed_stages") or [])
 
 
-def _prepare(state: PipelineState) -> dict[str, Any]:
+async def _prepare(state: PipelineState, runtime: Runtime[Context]) -> dict[str, Any]:
     """Start a fresh run for a new request: clear the previous run's stage bookkeeping.
 
     Reads nothing but the input; writes the stage keys, the outcome and `run_clock`.
     """
+    await load_price_table(context_of(runtime))
     return {
         **start_clock(state),
         "stage_outputs": {},

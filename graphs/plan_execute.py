@@ -75,7 +75,13 @@ from typing_extensions import TypedDict
 
 from nodes.agent import build_agent
 from nodes.context import Context, context_of
-from nodes.finish import budget_stop, child_limits, make_finish_run, stopped_outcome
+from nodes.finish import (
+    budget_stop,
+    child_limits,
+    load_price_table,
+    make_finish_run,
+    stopped_outcome,
+)
 from nodes.memory_nodes import recall_for  # memory: the user's memories for the planner
 from nodes.model import ModelOverride, message_text
 from nodes.planning import (
@@ -535,6 +541,7 @@ def build_graph(
         # A fresh planning phase (not a repair) starts the run's clock.
         fresh = _attempt_number(state, "planner") == 1
         clock = start_clock(state) if fresh else {}
+        await load_price_table(ctx)
         # memory: what the user told earlier runs shapes the plan (off unless memory_enabled);
         # a repair attempt recalls again without counting another access.
         memory = await recall_for(

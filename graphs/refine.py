@@ -26,7 +26,7 @@ from typing_extensions import TypedDict
 
 from nodes.context import Context, context_of
 from nodes.critique import Critique, ask_text, best_draft_index
-from nodes.finish import budget_stop, make_finish_run
+from nodes.finish import budget_stop, load_price_table, make_finish_run
 from nodes.memory_nodes import recall_for  # memory: the user's memories, when memory_enabled
 from nodes.model import ModelOverride
 from nodes.prompts.reflection import (
@@ -118,6 +118,7 @@ def build_graph(
         Reads `task`; writes `drafts`, `iterations`, `usage`, `run_clock`.
         """
         started = time.time()
+        await load_price_table(context_of(runtime))
         # memory: the first draft already knows the user's preferences (memory_enabled).
         memory = await recall_for(state["task"], context_of(runtime), runtime.store)
         text, usage = await ask_text(

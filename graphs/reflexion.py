@@ -41,6 +41,7 @@ from nodes.finish import (
     budget_stop,
     child_accounting,
     child_context,
+    load_price_table,
     make_finish_run,
     stopped_outcome,
 )
@@ -174,6 +175,7 @@ def build_graph(
     async def recall(state: ReflexionState, runtime: Runtime[Context]) -> dict[str, Any]:
         """Start a run: recall the user's past lessons. Reads `task`; resets the run's keys."""
         ctx = context_of(runtime)
+        await load_price_table(ctx)
         lessons: list[str] = []
         degraded: dict[str, Any] = {}
         if ctx.memory_enabled and runtime.store is None:

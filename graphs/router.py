@@ -37,6 +37,7 @@ from nodes.finish import (
     budget_stop,
     child_accounting,
     child_context,
+    load_price_table,
     make_finish_run,
     stopped_outcome,
 )
@@ -209,6 +210,7 @@ def build_graph(
         """
         ctx = context_of(runtime)
         clock = start_clock(state)
+        await load_price_table(ctx)
         messages = [SystemMessage(system_prompt), *classification_view(state["messages"])]
         try:
             decision = await ask_structured(

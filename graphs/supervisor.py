@@ -40,7 +40,13 @@ from typing_extensions import TypedDict
 
 from nodes.agent import build_agent
 from nodes.context import Context, context_of
-from nodes.finish import budget_stop, child_accounting, child_limits, make_finish_run
+from nodes.finish import (
+    budget_stop,
+    child_accounting,
+    child_limits,
+    load_price_table,
+    make_finish_run,
+)
 from nodes.memory_nodes import recall_for  # memory: the user's memories, when memory_enabled
 from nodes.model import ModelOverride, message_text
 from nodes.prompts.supervision import (
@@ -403,6 +409,7 @@ def _make_supervisor(
             )
         # The first step of a turn starts the run's clock; every step checks the budget.
         clock = {} if done else start_clock(state)
+        await load_price_table(ctx)
         current: SupervisorState = {**state, **clock}  # type: ignore[typeddict-item]
         stop = budget_stop(current, ctx)
         if stop is not None:

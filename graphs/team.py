@@ -60,6 +60,7 @@ from nodes.finish import (
     budget_stop,
     child_accounting,
     child_context,
+    load_price_table,
     make_finish_run,
     stopped_outcome,
 )
@@ -386,6 +387,7 @@ def _make_task_node(task: TaskSpec, runnable: Any, *, first: bool, last: bool) -
         )
         run_ctx = context_of(runtime)
         clock = start_clock(state) if first else {}
+        await load_price_table(run_ctx)
         current = {**state, **clock}
         stop = budget_stop(current, run_ctx)
         if stop:

@@ -29,7 +29,7 @@ from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
 from nodes.context import Context, context_of
-from nodes.finish import budget_stop, make_finish_run, stopped_outcome
+from nodes.finish import budget_stop, load_price_table, make_finish_run, stopped_outcome
 from nodes.memory_nodes import recall_for  # memory: the user's memories, when memory_enabled
 from nodes.model import ModelOverride
 from nodes.prompts.tot import (
@@ -199,6 +199,7 @@ def build_graph(
             id=ROOT_ID, parent=None, thought=state["problem"], depth=0, score=None, kept=True
         )
         clock = start_clock(state)
+        await load_price_table(ctx)
         update: dict[str, Any] = {
             **clock,
             "tree": Overwrite([root]),

@@ -34,7 +34,13 @@ from nodes.context_window import (  # memory: window
     model_input,
     needs_summary,
 )
-from nodes.finish import budget_stop, emit_budget_event, make_finish_run, stopped_outcome
+from nodes.finish import (
+    budget_stop,
+    emit_budget_event,
+    load_price_table,
+    make_finish_run,
+    stopped_outcome,
+)
 from nodes.memory_nodes import (  # memory: recall/record/summarize, memory tools
     add_memory_steps,
     usable_tool_names,
@@ -266,6 +272,7 @@ def make_call_model(
     async def acall_model(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
         # Token counting (context window) reads the tokenizer's files: load them off the loop.
         await load_tokenizer()
+        await load_price_table(context_of(runtime))  # budgets and metrics read it from memory
         state, started = begin(state, runtime)
         if started.get("stop_reason"):
             return started

@@ -20,8 +20,8 @@ guardrail (top-level graphs only; `Context.output_guardrail`) and writes `metric
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-import functools
 import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -65,16 +65,12 @@ def run_tool_results(state: Mapping[str, Any]) -> list[ToolResult]:
     return results[clock_of(state)["tool_calls_at_start"] :]
 
 
-@functools.lru_cache(maxsize=8)
-def _price_table(path: str, mtime_ns: int) -> PriceTable:
-    return PriceTable.from_file(path)
+_PRICE_TABLES: dict[str, tuple[int, PriceTable]] = {}
+"""Price tables by path, with the file's mtime when read."""
 
 
-def price_table_for(ctx: Context) -> PriceTable:
-    """The run's price table (`Context.price_table`), re-read when the file changes."""
-    if not ctx.price_table:
-        return PriceTable()
-    path = Path(ctx.price_table).expanduser()
+def _read_price_table(path: Path) -> PriceTable:
+    """Read (or re-read, when the file changed) a price table. Blocking file I/O."""
     try:
         mtime = path.stat().st_mtime_ns
     except OSError as exc:
@@ -82,7 +78,32 @@ def price_table_for(ctx: Context) -> PriceTable:
             f"context field 'price_table': cannot read {str(path)!r} ({exc.strerror}); "
             "expected a JSON or YAML file of {model: {input_per_1m, output_per_1m}}"
         ) from None
-    return _price_table(str(path), mtime)
+    cached = _PRICE_TABLES.get(str(path))
+    if cached is not None and cached[0] == mtime:
+        return cached[1]
+    table = PriceTable.from_file(path)
+    _PRICE_TABLES[str(path)] = (mtime, table)
+    return table
+
+
+async def load_price_table(ctx: Context) -> None:
+    """Read the run's price table in a worker thread (re-read when the file changed).
+
+    Async steps that start a run await it, so budget checks and metrics on the event loop
+    find the table in memory and never touch the disk.
+    """
+    if ctx.price_table:
+        await asyncio.to_thread(_read_price_table, Path(ctx.price_table).expanduser())
+
+
+def price_table_for(ctx: Context) -> PriceTable:
+    """The run's price table (`Context.price_table`): from memory once `load_price_table` (or
+    an earlier call) has read it, else read now."""
+    if not ctx.price_table:
+        return PriceTable()
+    path = Path(ctx.price_table).expanduser()
+    cached = _PRICE_TABLES.get(str(path))
+    return cached[1] if cached is not None else _read_price_table(path)
 
 
 def run_spend(
@@ -90,14 +111,13 @@ def run_spend(
     ctx: Context,
     *,
     now: float | None = None,
-    extra_tool_calls: int = 0,
 ) -> Spend:
-    """What this run has spent; `extra_tool_calls` counts calls about to be made."""
+    """What this run has spent so far."""
     usage = run_usage(state)
     cost = cost_of(usage, price_table_for(ctx)) if ctx.max_cost_usd is not None else None
     return Spend(
         model_calls=sum(u["calls"] for u in usage.values()),
-        tool_calls=len(run_tool_results(state)) + extra_tool_calls,
+        tool_calls=len(run_tool_results(state)),
         tokens=sum(u["total_tokens"] for u in usage.values()),
         cost_usd=cost.usd if cost else 0.0,
         wall_time_s=wall_time_of(clock_of(state), now=now),
@@ -351,6 +371,7 @@ def make_finish_run(
         return with_metrics(state, update, context_of(runtime), iterations=iterations)
 
     async def afinish(state: Mapping[str, Any], runtime: Runtime[Context]) -> dict[str, Any]:
+        await load_price_table(context_of(runtime))
         update = await steps[1](state, runtime) if steps else {}
         return conclude(state, runtime, update)
 
@@ -368,6 +389,7 @@ __all__ = [
     "child_context",
     "child_limits",
     "emit_budget_event",
+    "load_price_table",
     "make_finish_run",
     "metrics_of",
     "price_table_for",

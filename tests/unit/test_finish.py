@@ -207,3 +207,32 @@ def test_a_start_and_a_pause_from_one_node_fold_into_one_update() -> None:
     both_pauses = combine_clock_updates(pause, pause)["run_clock"]
     assert both_pauses == {"paused_s": 15.0, "interrupts": 2}
     assert combine_clock_updates({}, {"usage": {}}) == {}
+
+
+@pytest.mark.anyio
+async def test_price_tables_are_read_off_the_loop_then_served_from_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from nodes.budgets import PriceTable
+    from nodes.finish import load_price_table
+
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"m": {"input_per_1m": 1.0, "output_per_1m": 2.0}}))
+    ctx = Context(price_table=str(prices))
+    await load_price_table(ctx)
+
+    def no_io(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("file I/O after the table was loaded")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Path, "stat", no_io)
+        patched.setattr(PriceTable, "from_file", no_io)
+        assert price_table_for(ctx).price_of("m") is not None
+
+    prices.write_text(json.dumps({"m": {"input_per_1m": 5.0, "output_per_1m": 5.0}}))
+    os.utime(prices, ns=(prices.stat().st_mtime_ns + 10**9,) * 2)
+    await load_price_table(ctx)  # a changed file is read again at the next run's start
+    price = price_table_for(ctx).price_of("m")
+    assert price is not None and price.input_per_1m == 5.0
